@@ -1,0 +1,53 @@
+"""Every conversation with the Hugging Face Hub goes through this module.
+
+Hub ids and local paths are interchangeable wherever a user names a model or dataset; `id@revision`
+pins a revision.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+
+from .errors import SSDError
+
+logger = logging.getLogger(__name__)
+
+LOCAL_DATA_SUFFIXES = {".jsonl": "json", ".json": "json", ".parquet": "parquet", ".csv": "csv"}
+
+
+def split_revision(ref: str) -> tuple[str, str | None]:
+    """'org/name@rev' -> ('org/name', 'rev'); a local path or plain id gets revision None."""
+    if os.path.exists(ref) or "@" not in ref:
+        return ref, None
+    name, revision = ref.rsplit("@", 1)
+    return name, revision or None
+
+
+def load_dataset_any(ref: str, config: str | None = None, split: str = "train", revision: str | None = None):
+    """A `datasets.Dataset` from a local file (JSONL/JSON/Parquet/CSV), a local folder, or a Hub id[@rev]."""
+    import datasets
+
+    name, pinned = split_revision(ref)
+    revision = revision or pinned
+    if os.path.isfile(name):
+        suffix = os.path.splitext(name)[1].lower()
+        if suffix not in LOCAL_DATA_SUFFIXES:
+            raise SSDError(f"cannot read {name}: use a .jsonl, .json, .parquet or .csv file, or a dataset folder.")
+        if os.path.getsize(name) == 0:
+            raise SSDError(f"{name} is empty; give a file with at least one prompt.")
+        try:
+            return datasets.load_dataset(LOCAL_DATA_SUFFIXES[suffix], data_files=name, split="train")
+        except Exception as error:  # noqa: BLE001 - any parse failure is a bad file for the user
+            raise SSDError(f"cannot parse {name} as {LOCAL_DATA_SUFFIXES[suffix]}: {str(error).splitlines()[0]}") from None
+    if os.path.isdir(name):
+        if os.path.exists(os.path.join(name, "dataset_info.json")) or os.path.exists(os.path.join(name, "state.json")):
+            loaded = datasets.load_from_disk(name)
+            return loaded[split] if isinstance(loaded, datasets.DatasetDict) else loaded
+        return datasets.load_dataset(name, config, split=split)
+    if os.path.sep in name and not name.count("/") == 1 or name.startswith((".", "/", "~")):
+        raise SSDError(f"{name} does not exist; check the path, or give a Hub dataset id like org/name.")
+    try:
+        return datasets.load_dataset(name, config, split=split, revision=revision)
+    except Exception as error:  # noqa: BLE001
+        raise SSDError(f"cannot load dataset {name!r} from the Hub: {str(error).splitlines()[0]}") from None
