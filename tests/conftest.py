@@ -1,0 +1,33 @@
+"""Shared fixtures: no network, tiny models of the real architectures built once per session."""
+
+import os
+
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+os.environ.pop("HF_TOKEN", None)
+
+import pytest  # noqa: E402
+
+from ssd_hf.tiny import build_tiny_model  # noqa: E402
+
+
+def _tiny(tmp_path_factory, architecture):
+    cache = os.environ.get("SSD_HF_TEST_MODELS")  # optional persistent cache between runs
+    root = cache or str(tmp_path_factory.getbasetemp())
+    return build_tiny_model(os.path.join(root, f"tiny-{architecture}"), architecture)
+
+
+@pytest.fixture(scope="session")
+def tiny_qwen3(tmp_path_factory):
+    return _tiny(tmp_path_factory, "qwen3")
+
+
+@pytest.fixture(scope="session")
+def tiny_llama(tmp_path_factory):
+    return _tiny(tmp_path_factory, "llama")
+
+
+@pytest.fixture(scope="session")
+def tiny_qwen3_moe(tmp_path_factory):
+    return _tiny(tmp_path_factory, "qwen3_moe")
