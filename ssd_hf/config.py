@@ -111,6 +111,9 @@ class SSDConfig(SFTConfig):
 
     def __post_init__(self):
         self.validate_sampling()
+        if self.bf16 is None and not self.fp16:
+            # TRL turns bf16 on by default, which transformers rejects on a machine without a bf16 GPU.
+            self.bf16 = _bf16_available()
         super().__post_init__()
 
     def validate_sampling(self) -> None:
@@ -192,6 +195,12 @@ class PromptOptions:
 
     def to_dict(self) -> dict:
         return {"template": self.template, "system_prompt": self.system_prompt, "use_chat_template": self.use_chat_template}
+
+
+def _bf16_available() -> bool:
+    import torch
+
+    return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
 
 
 def stable_hash(obj, length: int = 16) -> str:

@@ -1,0 +1,185 @@
+"""`ssd-hf sample | train | run | demo`: parse one config, then call the library.
+
+Arguments are TRL's: `ScriptArguments` (--dataset_name ...), `SSDConfig` (training + sampling) and
+`ModelConfig` (--model_name_or_path, --use_peft, --lora_r ...), read from `--config FILE.yaml` with
+command-line overrides, exactly as TRL's own scripts do.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+
+from .config import SSDConfig
+from .errors import SSDError
+
+logger = logging.getLogger(__name__)
+
+
+def parse_args(argv: list[str]):
+    """(script_args, ssd_config, model_args) from YAML + command line, with one-line errors."""
+    from trl import ModelConfig, ScriptArguments, TrlParser
+
+    if "--config" in argv:
+        index = argv.index("--config")
+        if index + 1 >= len(argv):
+            raise SSDError("--config needs a YAML file path.")
+        if not os.path.isfile(argv[index + 1]):
+            raise SSDError(f"config file {argv[index + 1]} does not exist; check the path.")
+    argv = normalise_argv(argv)
+    parser = TrlParser((ScriptArguments, SSDConfig, ModelConfig))
+    try:
+        script_args, config, model_args = parser.parse_args_and_config(argv)
+    except SSDError:
+        raise
+    except ValueError as error:  # unknown YAML keys, bad values
+        raise SSDError(str(error).splitlines()[0]) from None
+    if not model_args.model_name_or_path:
+        raise SSDError("no model given; pass --model_name_or_path (a Hub id or a local folder).")
+    config.model_init_kwargs = {
+        **(config.model_init_kwargs or {}),
+        "revision": model_args.model_revision,
+        **({"attn_implementation": model_args.attn_implementation} if model_args.attn_implementation else {}),
+        **({"dtype": model_args.dtype} if model_args.dtype else {}),
+    }
+    return script_args, config, model_args
+
+
+def normalise_argv(argv: list[str]) -> list[str]:
+    """Let list flags repeat (`--endpoint A --endpoint B`), which argparse's nargs='+' would otherwise overwrite."""
+    try:
+        from .sampling.endpoint import merge_repeated_list_flags
+    except ImportError:
+        return argv
+    return merge_repeated_list_flags(argv)
+
+
+def load_prompt_items(script_args, config: SSDConfig):
+    """The prompt pool named by --dataset_name, prepared as the config says."""
+    from .hub import load_dataset_any
+    from .prompts import prepare_prompts
+
+    if not script_args.dataset_name:
+        raise SSDError("no prompts given; pass --dataset_name (a Hub id or a local JSONL/Parquet file or folder).")
+    dataset = load_dataset_any(script_args.dataset_name, script_args.dataset_config, script_args.dataset_train_split)
+    return dataset, prepare_prompts(
+        dataset, config.prompt_options(), config.deduplicate_prompts, config.paper_prompt_selection,
+        config.max_prompts, source=script_args.dataset_name,
+    )
+
+
+def sample(script_args, config: SSDConfig, model_args):
+    """Frozen-base samples for every prompt into `samples_dir`; returns the samples Dataset."""
+    from .sampling import load_engine, run_sampling
+
+    dataset, prompts = load_prompt_items(script_args, config)
+    engine = load_engine(
+        config.engine, model_name_or_path=model_args.model_name_or_path, config=config,
+        revision=model_args.model_revision if model_args.model_revision != "main" else None,
+    )
+    pool = {
+        "name": script_args.dataset_name,
+        "config": script_args.dataset_config,
+        "split": script_args.dataset_train_split,
+        "num_rows": len(dataset),
+        "num_prompts": len(prompts),
+    }
+    return run_sampling(
+        prompts, engine, config.sampling_params(), config.prompt_options(), config.resolved_samples_dir(),
+        config.num_samples_per_prompt, config.sampling_batch_size, manifest_extra={"prompt_pool": pool},
+    )
+
+
+def train(config: SSDConfig, model_args, samples=None):
+    """Fine-tune on the samples (from `samples_dataset`, the samples dir, or given); returns the trainer."""
+    from trl import get_peft_config
+
+    from .sampling.store import load_samples
+    from .trainer import SSDTrainer
+
+    if samples is None and not config.samples_dataset:
+        samples = load_samples(config.resolved_samples_dir())
+    trainer = SSDTrainer(
+        model=model_args.model_name_or_path, args=config, train_dataset=samples,
+        peft_config=get_peft_config(model_args),
+    )
+    trainer.train()
+    trainer.save_model(config.output_dir)
+    if trainer.accelerator.is_main_process:
+        trainer.processing_class.save_pretrained(config.output_dir)
+    if config.push_to_hub:
+        push_all(trainer, config)
+    return trainer
+
+
+def push_all(trainer, config: SSDConfig) -> None:
+    """TRL's convention: push_to_hub=True pushes what the run produced (samples dataset and model)."""
+    from . import hub
+
+    if not trainer.accelerator.is_main_process:
+        return
+    repo_id = config.hub_model_id or os.path.basename(os.path.abspath(config.output_dir))
+    if not config.samples_dataset:
+        hub.push_samples(config.resolved_samples_dir(), f"{repo_id}-samples", private=bool(config.hub_private_repo), token=config.hub_token)
+    hub.push_model(config.output_dir, repo_id, private=bool(config.hub_private_repo), token=config.hub_token)
+
+
+def summary(lines: dict) -> str:
+    width = max(len(k) for k in lines)
+    return "\n".join(f"  {key:<{width}}  {value}" for key, value in lines.items())
+
+
+def sample_main(argv: list[str]) -> int:
+    script_args, config, model_args = parse_args(argv)
+    samples = sample(script_args, config, model_args)
+    print(summary({"samples": len(samples), "written to": config.resolved_samples_dir()}))
+    return 0
+
+
+def train_main(argv: list[str]) -> int:
+    _, config, model_args = parse_args(argv)
+    trainer = train(config, model_args)
+    print(summary({"trained on": f"{trainer.train_dataset.num_rows} samples", "model written to": config.output_dir}))
+    return 0
+
+
+def run_main(argv: list[str]) -> int:
+    script_args, config, model_args = parse_args(argv)
+    samples = sample(script_args, config, model_args)
+    trainer = train(config, model_args, samples=samples)
+    print(summary({
+        "samples": f"{len(samples)} in {config.resolved_samples_dir()}",
+        "trained on": f"{trainer.train_dataset.num_rows} samples",
+        "model written to": config.output_dir,
+    }))
+    return 0
+
+
+def demo_main(argv: list[str]) -> int:
+    """The whole pipeline offline on a tiny Qwen3 built here, with the bundled demo prompts."""
+    import argparse
+
+    from .tiny import build_tiny_model
+
+    parser = argparse.ArgumentParser(prog="ssd-hf demo", description=demo_main.__doc__)
+    parser.add_argument("--output_dir", default="ssd-demo-out")
+    parser.add_argument("--use_peft", action="store_true", help="train a LoRA adapter instead of the full model")
+    options = parser.parse_args(argv)
+    model_dir = build_tiny_model(os.path.join(options.output_dir, "tiny-qwen3-base"), "qwen3")
+    prompts = os.path.join(os.path.dirname(__file__), "data", "demo_prompts.jsonl")
+    args = [
+        "--model_name_or_path", model_dir, "--dataset_name", prompts,
+        "--output_dir", os.path.join(options.output_dir, "model"),
+        "--num_samples_per_prompt", "2", "--max_new_tokens", "64", "--sampling_batch_size", "64",
+        "--drop_empty_and_stubs", "false", "--learning_rate", "1e-3", "--num_train_epochs", "1",
+        "--per_device_train_batch_size", "8", "--max_length", "512", "--save_strategy", "no",
+        "--report_to", "none", "--gradient_checkpointing", "false",
+    ] + (["--use_peft", "--lora_r", "8", "--lora_alpha", "16"] if options.use_peft else [])
+    return run_main(args)
+
+
+if __name__ == "__main__":
+    from .cli import main
+
+    sys.exit(main(["run", *sys.argv[1:]]))

@@ -1,0 +1,183 @@
+"""Native sampling engine: the frozen base model in this process, with transformers' continuous batching.
+
+Continuous batching (`ContinuousBatchingManager`, the engine behind `generate_batch`) keeps a fixed
+number of sequences in flight and refills a slot as soon as a sequence stops, so one long completion
+does not hold a whole padded batch hostage. Finished samples are handed back one by one, which is what
+lets the store write them to disk as they arrive.
+
+Decoding is transformers' own logits-processor chain built from a `GenerationConfig`:
+temperature -> top-k -> top-p -> multinomial sample, with min-p and every penalty left off.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Iterator
+
+import torch
+
+from ..config import SamplingParams
+from ..prompts import apply_chat_template
+from . import GeneratedSample, SampleRequest
+
+logger = logging.getLogger(__name__)
+
+
+def generation_config_for(params: SamplingParams, eos_token_ids: list[int], pad_token_id: int | None):
+    """The paper's decoder as a GenerationConfig: nothing but temperature, top-k and top-p."""
+    from transformers import GenerationConfig
+
+    return GenerationConfig(
+        do_sample=True,
+        temperature=params.temperature,
+        top_k=params.top_k if params.top_k > 0 else None,
+        top_p=params.top_p,
+        min_p=None,
+        repetition_penalty=None,
+        max_new_tokens=params.max_new_tokens,
+        eos_token_id=eos_token_ids,
+        pad_token_id=pad_token_id,
+    )
+
+
+def stop_token_ids(tokenizer, model) -> list[int]:
+    """EOS of the tokenizer (the chat template's end-of-turn) plus whatever the model's config lists."""
+    ids = []
+    for value in (tokenizer.eos_token_id, getattr(model.generation_config, "eos_token_id", None)):
+        if value is None:
+            continue
+        ids.extend(value if isinstance(value, list) else [value])
+    return sorted(set(ids))
+
+
+def model_revision_of(model, model_name_or_path: str, revision: str | None = None) -> str:
+    """Hub commit of the loaded weights when known; 'local' for a folder on disk."""
+    if revision:
+        return revision
+    commit = getattr(model.config, "_commit_hash", None)
+    if commit:
+        return commit
+    return "local" if os.path.isdir(model_name_or_path) else "main"
+
+
+class TransformersEngine:
+    """Samples from an in-process `PreTrainedModel` (the frozen base: never an updated copy)."""
+
+    name = "transformers"
+    data_parallel = True
+
+    def __init__(
+        self,
+        model_name_or_path: str,
+        config=None,
+        model=None,
+        tokenizer=None,
+        revision: str | None = None,
+        batch_size: int | None = None,
+        continuous_batching: bool = True,
+        **_unused,
+    ):
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        self.model_id = model_name_or_path
+        self.tokenizer = tokenizer or AutoTokenizer.from_pretrained(model_name_or_path, revision=revision)
+        self.model = model or AutoModelForCausalLM.from_pretrained(model_name_or_path, revision=revision, dtype="auto")
+        self.model_revision = model_revision_of(self.model, model_name_or_path, revision)
+        self.use_chat_template = True if config is None else config.use_chat_template
+        self.batch_size = batch_size or (config.sampling_batch_size if config is not None else 64)
+        self.continuous_batching = continuous_batching and os.environ.get("SSD_HF_NO_CONTINUOUS_BATCHING") != "1"
+
+    def _encode(self, request: SampleRequest) -> list[int]:
+        return apply_chat_template(self.tokenizer, request.prompt.messages, self.use_chat_template)
+
+    def _finish(self, request, prompt_len, tokens, stops, params) -> GeneratedSample:
+        # Drop the stop token itself from the text; "length" when the budget ran out before any stop token.
+        stopped = bool(tokens) and tokens[-1] in stops
+        text_tokens = tokens[:-1] if stopped else tokens
+        finish_reason = "stop" if stopped or len(tokens) < params.max_new_tokens else "length"
+        return GeneratedSample(
+            request=request,
+            completion=self.tokenizer.decode(text_tokens, skip_special_tokens=True),
+            finish_reason=finish_reason,
+            prompt_tokens=prompt_len,
+            completion_tokens=len(tokens),
+        )
+
+    def generate(self, requests: list[SampleRequest], params: SamplingParams) -> Iterator[GeneratedSample]:
+        if not requests:
+            return
+        stops = stop_token_ids(self.tokenizer, self.model)
+        gen_config = generation_config_for(params, stops, self.tokenizer.pad_token_id)
+        encoded = {r.key: self._encode(r) for r in requests}
+        by_key = {r.key: r for r in requests}
+        # Seeding: one RNG seed per call; all sequences in flight draw from one generator, so the
+        # per-sample `seed` recorded in each row is honoured exactly by the endpoint and vllm engines only.
+        torch.manual_seed(params.seed)
+        was_training = self.model.training
+        self.model.eval()
+        try:
+            if self.continuous_batching:
+                yield from self._generate_continuous(by_key, encoded, gen_config, stops, params)
+            else:
+                yield from self._generate_padded(by_key, encoded, gen_config, stops, params)
+        finally:
+            self.model.train(was_training)
+
+    def _generate_continuous(self, by_key, encoded, gen_config, stops, params):
+        from transformers import ContinuousBatchingConfig
+
+        pending = set(by_key)
+        # The manager sizes its KV cache from the model and device. Its sampler has its own seed: ours.
+        cb_config = ContinuousBatchingConfig(seed=params.seed)
+        with self.model.continuous_batching_context_manager(
+            generation_config=gen_config, continuous_batching_config=cb_config, warmup=False, block=True, timeout=10
+        ) as manager:
+            for key, ids in encoded.items():
+                manager.add_request(input_ids=ids, request_id=key, max_new_tokens=params.max_new_tokens, eos_token_id=stops)
+            while pending:
+                result = manager.get_result(timeout=1)
+                if result is None:
+                    if not manager.is_running():
+                        raise RuntimeError("continuous batching stopped unexpectedly; rerun to resume from the store")
+                    continue
+                if not result.is_finished() or result.request_id not in pending:
+                    continue
+                if result.error is not None:
+                    raise RuntimeError(f"generation failed for {result.request_id}: {result.error}")
+                pending.discard(result.request_id)
+                key = result.request_id
+                yield self._finish(by_key[key], len(encoded[key]), list(result.generated_tokens), stops, params)
+
+    def _generate_padded(self, by_key, encoded, gen_config, stops, params):
+        """Left-padded `model.generate` in fixed batches: the fallback, and the benchmark baseline."""
+        keys = list(by_key)
+        pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else stops[0]
+        device = self.model.device
+        for start in range(0, len(keys), self.batch_size):
+            batch = keys[start : start + self.batch_size]
+            width = max(len(encoded[k]) for k in batch)
+            input_ids = torch.full((len(batch), width), pad, dtype=torch.long)
+            attention = torch.zeros((len(batch), width), dtype=torch.long)
+            for row, key in enumerate(batch):
+                ids = encoded[key]
+                input_ids[row, width - len(ids) :] = torch.tensor(ids)
+                attention[row, width - len(ids) :] = 1
+            with torch.no_grad():
+                output = self.model.generate(
+                    input_ids=input_ids.to(device), attention_mask=attention.to(device), generation_config=gen_config
+                )
+            for row, key in enumerate(batch):
+                tokens = output[row, width:].tolist()
+                if stops:  # everything after the first stop token is padding
+                    cut = next((i + 1 for i, t in enumerate(tokens) if t in stops), len(tokens))
+                    tokens = tokens[:cut]
+                yield self._finish(by_key[key], len(encoded[key]), tokens, stops, params)
+
+
+def timed_generate(engine: TransformersEngine, requests, params) -> tuple[list[GeneratedSample], float]:
+    """Run an engine to completion and time it (used by benchmarks)."""
+    start = time.perf_counter()
+    samples = list(engine.generate(requests, params))
+    return samples, time.perf_counter() - start
