@@ -138,6 +138,11 @@ class SSDTrainer(SFTTrainer):
                 training_rows, self.processing_class, self.args, self.args.packing, None, "train"
             )
             self._pending_prompts = None
+        if hasattr(self.train_dataset, "__len__") and len(self.train_dataset) == 0:
+            raise SSDError(
+                f"no training example has a completion token left after truncation to max_length={self.args.max_length}; "
+                "raise --max_length."
+            )
         return super().train(*args, **kwargs)
 
     # ----------------------------------------------------------------------------- provenance
@@ -178,7 +183,7 @@ class SSDTrainer(SFTTrainer):
             "prompts": (manifest or {}).get("prompts", args.prompt_options().to_dict()),
             "training": {
                 "learning_rate": args.learning_rate,
-                "lr_scheduler_type": str(args.lr_scheduler_type),
+                "lr_scheduler_type": getattr(args.lr_scheduler_type, "value", str(args.lr_scheduler_type)),
                 "lr_scheduler_kwargs": args.lr_scheduler_kwargs,
                 "warmup_steps": args.warmup_steps,
                 "weight_decay": args.weight_decay,
