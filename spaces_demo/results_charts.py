@@ -1,0 +1,185 @@
+"""The Results tab: read evaluation results (results JSON of `ssd-hf eval`, or a model card's model-index)
+and draw pass@1 / pass@5 by difficulty with confidence intervals, and the T_eval sweep curves.
+
+Nothing here is invented: a model with no results says so instead of showing a bar.
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import logging
+import os
+import re
+
+from demo_config import ModelSpec
+
+logger = logging.getLogger(__name__)
+
+DIFFICULTIES = ("all", "easy", "medium", "hard")
+METRICS = ("pass@1", "pass@5")
+
+
+def _read_json(path: str) -> dict | None:
+    try:
+        with open(path, encoding="utf-8") as handle:
+            data = json.load(handle)
+    except (OSError, ValueError) as error:
+        logger.warning("skipping results file %s: %s", path, error)
+        return None
+    return data if isinstance(data, dict) and "aggregates" in data else None
+
+
+def _card_results(card_path: str) -> dict | None:
+    """A results-shaped dict from a model card's model-index (values there may be percentages)."""
+    try:
+        from huggingface_hub import ModelCard
+
+        index = ModelCard.load(card_path).data.to_dict().get("model-index") or []
+    except Exception as error:  # noqa: BLE001 - a card we cannot read just has no results
+        logger.warning("cannot read model card %s: %s", card_path, error)
+        return None
+    aggregates: dict = {}
+    for entry in index:
+        for result in entry.get("results") or []:
+            for metric in result.get("metrics") or []:
+                kind = str(metric.get("type") or "")
+                if not kind.startswith("pass@") or metric.get("value") is None:
+                    continue
+                name = str(metric.get("name") or "")
+                difficulty = next((d for d in DIFFICULTIES[1:] if re.search(rf"\b{d}\b", name, re.I)), "all")
+                value = float(metric["value"])
+                value = value / 100 if value > 1 else value
+                aggregates.setdefault(difficulty, {})[kind] = {"value": value}
+    return {"schema_version": 1, "aggregates": aggregates, "source": "model card"} if aggregates else None
+
+
+def find_results(spec: ModelSpec) -> list[tuple[str, dict]]:
+    """(path, results) for a model: its configured files, then results files and the card in its folder."""
+    found, paths = [], list(spec.results)
+    if os.path.isdir(spec.path):
+        for pattern in ("results*.json", "eval_results*.json", "results/*.json"):
+            paths += sorted(glob.glob(os.path.join(spec.path, pattern)))
+    for path in dict.fromkeys(paths):
+        data = _read_json(path)
+        if data is not None:
+            found.append((path, data))
+    card = os.path.join(spec.path, "README.md")
+    if not found and os.path.isfile(card):
+        data = _card_results(card)
+        if data is not None:
+            found.append((card, data))
+    return found
+
+
+def headline(results: list[tuple[str, dict]]) -> dict | None:
+    """The results whose aggregates are shown: the last file that has any."""
+    with_aggregates = [data for _, data in results if data.get("aggregates")]
+    return with_aggregates[-1] if with_aggregates else None
+
+
+def sweep_points(results: list[tuple[str, dict]]) -> list[dict]:
+    for _, data in reversed(results):
+        if data.get("sweep"):
+            return sorted(data["sweep"], key=lambda point: point.get("temperature", 0))
+    return []
+
+
+def _metric(aggregates: dict, difficulty: str, metric: str) -> tuple[float, float, float] | None:
+    entry = (aggregates.get(difficulty) or {}).get(metric)
+    if not isinstance(entry, dict) or entry.get("value") is None:
+        return None
+    value = float(entry["value"])
+    return value, float(entry.get("ci_low", value)), float(entry.get("ci_high", value))
+
+
+def passk_figure(per_model: dict[str, dict]):
+    """Grouped bars (percent) per difficulty, one colour per model, CI whiskers; None if nothing to draw."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    if not per_model:
+        return None
+    figure, axes = plt.subplots(1, len(METRICS), figsize=(10, 3.6), sharey=True)
+    width = 0.8 / len(per_model)
+    for axis, metric in zip(axes, METRICS):
+        for index, (name, aggregates) in enumerate(per_model.items()):
+            xs, heights, low, high = [], [], [], []
+            for position, difficulty in enumerate(DIFFICULTIES):
+                point = _metric(aggregates, difficulty, metric)
+                if point is None:
+                    continue
+                value, ci_low, ci_high = point
+                xs.append(position + (index - (len(per_model) - 1) / 2) * width)
+                heights.append(100 * value)
+                low.append(100 * max(value - ci_low, 0))
+                high.append(100 * max(ci_high - value, 0))
+            bars = axis.bar(xs, heights, width, yerr=[low, high], capsize=3, label=name)
+            axis.bar_label(bars, fmt="%.1f", fontsize=7, padding=2)
+        axis.set_xticks(range(len(DIFFICULTIES)), DIFFICULTIES)
+        axis.set_title(metric)
+        axis.set_ylim(0, 105)
+        axis.grid(axis="y", alpha=0.3)
+    axes[0].set_ylabel("% of problems (95% CI)")
+    axes[-1].legend(loc="upper right", fontsize=8)
+    figure.tight_layout()
+    return figure
+
+
+def sweep_figure(per_model: dict[str, list[dict]]):
+    """pass@1 against T_eval (and against T_eff = T_train x T_eval where recorded); None if no sweep."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    per_model = {name: points for name, points in per_model.items() if points}
+    if not per_model:
+        return None
+    has_t_eff = any(p.get("t_eff") is not None for points in per_model.values() for p in points)
+    figure, axes = plt.subplots(1, 2 if has_t_eff else 1, figsize=(10 if has_t_eff else 6, 3.4), squeeze=False)
+    for column, key in enumerate(("temperature", "t_eff")[: 2 if has_t_eff else 1]):
+        axis = axes[0][column]
+        for name, points in per_model.items():
+            rows = [(p[key], _metric(p.get("aggregates") or {}, "all", "pass@1")) for p in points if p.get(key) is not None]
+            rows = [(x, m) for x, m in rows if m is not None]
+            if not rows:
+                continue
+            xs = [x for x, _ in rows]
+            axis.plot(xs, [100 * m[0] for _, m in rows], marker="o", label=name)
+            axis.fill_between(xs, [100 * m[1] for _, m in rows], [100 * m[2] for _, m in rows], alpha=0.2)
+        axis.set_xlabel("T_eval" if key == "temperature" else "T_eff = T_train x T_eval")
+        axis.set_ylabel("pass@1 % (all)")
+        axis.grid(alpha=0.3)
+        axis.legend(fontsize=8)
+    figure.tight_layout()
+    return figure
+
+
+def summary_markdown(specs: list[ModelSpec], found: dict[str, list[tuple[str, dict]]]) -> str:
+    """A table of the numbers behind the chart, and where each came from (or that none was found)."""
+    lines = ["| model | metric | " + " | ".join(DIFFICULTIES) + " |", "|---|---|" + "---|" * len(DIFFICULTIES)]
+    sources = []
+    for spec in specs:
+        data = headline(found.get(spec.name, []))
+        if data is None:
+            sources.append(f"- **{spec.name}**: no results found (add a results JSON from `ssd-hf eval` under "
+                           "`results:` in config.yaml, or evaluate the model).")
+            continue
+        for metric in METRICS:
+            cells = []
+            for difficulty in DIFFICULTIES:
+                point = _metric(data["aggregates"], difficulty, metric)
+                cells.append("-" if point is None else
+                             f"{100 * point[0]:.1f} [{100 * point[1]:.1f}, {100 * point[2]:.1f}]")
+            lines.append(f"| {spec.name} | {metric} | " + " | ".join(cells) + " |")
+        config = data.get("config") or {}
+        decoding = config.get("decoding") or {}
+        where = next(path for path, d in found[spec.name] if d is data)
+        sources.append(f"- **{spec.name}**: `{os.path.basename(where)}`, benchmark {data.get('benchmark', '?')}, "
+                       f"n={config.get('n', '?')}, T={decoding.get('temperature', '?')}, "
+                       f"top-k={decoding.get('top_k', '?')}, top-p={decoding.get('top_p', '?')}")
+    table = "\n".join(lines) if len(lines) > 2 else "No model has results yet."
+    return table + "\n\nSources:\n" + "\n".join(sources)

@@ -1,0 +1,189 @@
+"""The Space in a real browser: the app runs as its own process on 127.0.0.1 and headless Chromium drives it.
+
+Needs Debian's chromium (/usr/bin/chromium) and the Python packages gradio and playwright; the test is
+skipped, saying why, when one is missing. No browser is downloaded and nothing leaves 127.0.0.1: every
+request the page makes to another host is blocked and makes the test fail.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from urllib.parse import urlparse
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+APP = os.path.join(ROOT, "spaces_demo", "app.py")
+CHROMIUM = os.environ.get("SSD_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+REPO_SCREENSHOTS = os.path.join(ROOT, "spaces_demo", "screenshots")
+
+pytest.importorskip("gradio", reason="pip install gradio")
+playwright_sync = pytest.importorskip("playwright.sync_api", reason="pip install playwright (no `playwright install`)")
+if not os.path.exists(CHROMIUM):
+    pytest.skip(f"no Chromium at {CHROMIUM}: apt-get install -y chromium", allow_module_level=True)
+
+
+def _aggregates(values: dict[str, tuple[float, float]]) -> dict:
+    """Example aggregates: {difficulty: (pass@1, pass@5)} with +-5 point CIs."""
+    def metric(value):
+        return {"value": value, "ci_low": max(0.0, value - 0.05), "ci_high": min(1.0, value + 0.05)}
+
+    return {d: {"num_problems": 10, "pass@1": metric(p1), "pass@5": metric(p5)} for d, (p1, p5) in values.items()}
+
+
+def _results(model: str, values: dict, sweep: list[tuple[float, float, float]] | None = None) -> dict:
+    """A results JSON in the evaluation schema (example numbers, benchmark "custom": not a measurement)."""
+    data = {
+        "schema_version": 1, "benchmark": "custom",
+        "config": {"model": model, "model_revision": None, "n": 10, "seed": 0,
+                   "decoding": {"temperature": 0.7, "top_k": 20, "top_p": 0.8, "max_new_tokens": 64},
+                   "problem_selection": {"description": "example", "count": 10, "question_ids": []}},
+        "aggregates": _aggregates(values), "problems": [], "samples": [],
+    }
+    if sweep:
+        data["sweep"] = [{"temperature": t, "t_eff": t_eff, "aggregates": _aggregates({"all": (p1, p1)})}
+                         for t, t_eff, p1 in sweep]
+    return data
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def space(tmp_path_factory, tiny_qwen3, tiny_llama):
+    """The app as a subprocess with three panes: two tiny models that load and one path that does not exist."""
+    work = tmp_path_factory.mktemp("space")
+    (work / "results-base.json").write_text(json.dumps(_results(
+        "base", {"all": (0.30, 0.45), "easy": (0.70, 0.85), "medium": (0.20, 0.35), "hard": (0.05, 0.10)},
+        sweep=[(0.5, 0.5, 0.27), (0.7, 0.7, 0.30), (0.9, 0.9, 0.29), (1.1, 1.1, 0.25)])))
+    (work / "results-ssd.json").write_text(json.dumps(_results(
+        "ssd", {"all": (0.38, 0.55), "easy": (0.80, 0.92), "medium": (0.30, 0.50), "hard": (0.10, 0.25)},
+        sweep=[(0.7, 1.12, 0.33), (0.9, 1.44, 0.37), (1.1, 1.76, 0.38), (1.3, 2.08, 0.34)])))
+    config = work / "config.yaml"
+    config.write_text(
+        "models:\n"
+        f"  - name: base\n    path: {tiny_qwen3}\n    results: [results-base.json]\n"
+        "    decoding: {temperature: 0.7, top_k: 20, top_p: 0.8}\n"
+        f"  - name: SSD\n    path: {tiny_llama}\n    results: [results-ssd.json]\n"
+        "    decoding: {temperature: 1.1, top_k: 20, top_p: 0.8}\n"
+        "  - name: broken\n    path: ./no-such-model-folder\n"
+        "max_new_tokens: 48\n"
+    )
+    port = _free_port()
+    env = {**os.environ, "SSD_SPACE_CONFIG": str(config), "GRADIO_SERVER_NAME": "127.0.0.1",
+           "GRADIO_SERVER_PORT": str(port), "GRADIO_ANALYTICS_ENABLED": "False", "HF_HUB_OFFLINE": "1"}
+    env.pop("SSD_SPACE_MODELS", None)
+    log = open(work / "app.log", "w")
+    process = subprocess.Popen([sys.executable, APP], cwd=work, env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}/"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            urllib.request.urlopen(url, timeout=2)
+            break
+        except OSError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                process.kill()
+                log.close()
+                pytest.fail(f"the app did not start:\n{(work / 'app.log').read_text()[-3000:]}")
+            time.sleep(0.5)
+    yield url, work
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+    log.close()
+
+
+@pytest.fixture(scope="module")
+def page(space):
+    url, _ = space
+    external: list[str] = []
+    with playwright_sync.sync_playwright() as driver:
+        browser = driver.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+
+        def only_loopback(route):
+            if urlparse(route.request.url).hostname in ("127.0.0.1", "localhost"):
+                route.continue_()
+            else:
+                external.append(route.request.url)
+                route.abort()
+
+        page.route("**/*", only_loopback)
+        page.goto(url)
+        yield page
+        browser.close()
+    assert not external, f"the page tried to reach other hosts: {external}"
+
+
+def _shot(page, tmp_dir, name: str) -> None:
+    """Full-page PNG into the test's tmp dir, and a palette-compressed copy for the repo."""
+    path = os.path.join(tmp_dir, f"{name}.png")
+    page.screenshot(path=path, full_page=True)
+    os.makedirs(REPO_SCREENSHOTS, exist_ok=True)
+    try:
+        from PIL import Image
+
+        Image.open(path).convert("RGB").quantize(colors=64).save(os.path.join(REPO_SCREENSHOTS, f"{name}.png"), optimize=True)
+    except ImportError:
+        shutil.copy(path, REPO_SCREENSHOTS)
+
+
+def test_generate_in_both_panes_and_broken_pane_says_why(page, space):
+    _, work = space
+    expect = playwright_sync.expect
+    # The broken model's pane explains itself as soon as the page loads; the others are ready.
+    expect(page.locator("#status-2")).to_contain_text("Could not load broken", timeout=30_000)
+    expect(page.locator("#status-2")).to_contain_text("does not exist")
+    expect(page.locator("#status-0")).to_contain_text("ready", timeout=30_000)
+    expect(page.locator("#status-1")).to_contain_text("ready")
+
+    page.locator("#generate-btn").click()
+    for index in (0, 1):
+        expect(page.locator(f"#status-{index}")).to_contain_text("Done", timeout=60_000)
+        assert page.locator(f"#output-{index} textarea").input_value().strip(), f"pane {index} printed nothing"
+    expect(page.locator("#status-2")).to_contain_text("Could not load broken")
+    assert page.locator("#output-2 textarea").input_value() == ""
+    _shot(page, work, "generate")
+
+    # A random tiny model writes no ```python block: the tests button must say so, not run anything.
+    page.locator("#tests-btn-0").click()
+    expect(page.locator("#verdict-0")).to_contain_text("no ```python block", timeout=15_000)
+
+
+def test_tokens_tab_scores_the_same_completion_under_each_model(page, space):
+    _, work = space
+    expect = playwright_sync.expect
+    page.get_by_role("tab", name="Tokens").click()
+    page.locator("#score-btn").click()
+    for index in (0, 1):
+        expect(page.locator(f"#tokens-{index} .ssd-token-summary")).to_contain_text("mean entropy", timeout=30_000)
+        assert page.locator(f"#tokens-{index} .ssd-token").count() > 3
+    expect(page.locator("#tokens-2")).to_contain_text("Could not load broken")
+    _shot(page, work, "tokens")
+
+
+def test_results_tab_draws_passk_and_sweep_charts(page, space):
+    _, work = space
+    expect = playwright_sync.expect
+    page.get_by_role("tab", name="Results").click()
+    expect(page.locator("#passk-plot img")).to_be_visible(timeout=30_000)
+    expect(page.locator("#sweep-plot img")).to_be_visible()
+    table = page.locator("#results-table")
+    expect(table).to_contain_text("38.0 [33.0, 43.0]")  # SSD pass@1 all with its CI, from the results file
+    expect(table).to_contain_text("broken: no results found")
+    _shot(page, work, "results")
