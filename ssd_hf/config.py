@@ -98,6 +98,37 @@ class SSDConfig(SFTConfig):
     samples_dir: str | None = field(
         default=None, metadata={"help": "Where the resumable sample store and the samples dataset go. Default: <output_dir>/samples."}
     )
+    # --- Endpoint engine ---
+    endpoint: list[str] | None = field(
+        default=None,
+        metadata={"help": "Base URL of a TGI or OpenAI-compatible server (vLLM, SGLang, `transformers serve`) for --engine endpoint; repeat the flag for several servers."},
+    )
+    endpoint_protocol: str = field(
+        default="auto",
+        metadata={"help": "'tgi' (/generate), 'openai' (/v1/chat/completions) or 'auto' (TGI when the server answers /info)."},
+    )
+    concurrency: int = field(
+        default=64, metadata={"help": "Requests kept in flight across all endpoints by the endpoint engine."}
+    )
+    request_timeout: float = field(
+        default=600.0, metadata={"help": "Seconds one endpoint request may take before it is retried."}
+    )
+    max_retries: int = field(
+        default=8,
+        metadata={"help": "Retries per request on timeouts, dropped connections, 429 and 5xx (exponential backoff with jitter)."},
+    )
+    # --- vLLM engine ---
+    vllm_tensor_parallel_size: int = field(default=1, metadata={"help": "vLLM tensor parallel size (GPUs per model replica)."})
+    vllm_data_parallel_size: int = field(default=1, metadata={"help": "vLLM data parallel size (model replicas)."})
+    vllm_gpu_memory_utilization: float = field(
+        default=0.9, metadata={"help": "Fraction of GPU memory vLLM may use for weights and KV cache, in (0, 1]."}
+    )
+    vllm_max_model_len: int | None = field(
+        default=None, metadata={"help": "vLLM context length (prompt + completion); default: the model's."}
+    )
+    vllm_enforce_eager: bool = field(
+        default=False, metadata={"help": "Skip vLLM's graph capture/compilation: slower decoding, much faster start."}
+    )
     # --- Paper optimiser defaults (override TrainingArguments' defaults) ---
     learning_rate: float = field(default=5e-6, metadata={"help": "Peak learning rate (paper: 5e-6)."})
     lr_scheduler_type: str = field(default="cosine_with_min_lr", metadata={"help": "Paper: cosine decay to a floor."})
@@ -138,6 +169,10 @@ class SSDConfig(SFTConfig):
             raise SSDError(f"drop_shortest_fraction must be in [0, 1) (got {self.drop_shortest_fraction}).")
         if self.max_prompts is not None and self.max_prompts < 1:
             raise SSDError(f"max_prompts must be >= 1 when set (got {self.max_prompts}).")
+        # --- Endpoint / vLLM engines ---
+        from .sampling.endpoint import validate_endpoint_fields
+
+        validate_endpoint_fields(self)
 
     @property
     def effective_sampling_seed(self) -> int:
