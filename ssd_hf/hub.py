@@ -51,3 +51,25 @@ def load_dataset_any(ref: str, config: str | None = None, split: str = "train", 
         return datasets.load_dataset(name, config, split=split, revision=revision)
     except Exception as error:  # noqa: BLE001
         raise SSDError(f"cannot load dataset {name!r} from the Hub: {str(error).splitlines()[0]}") from None
+
+
+def push_space(folder: str, repo_id: str, private: bool = False, token: str | None = None,
+               commit_message: str = "Upload SSD comparison Space") -> str:
+    """Create (or reuse) a Gradio Space and upload `folder` to it; return the Space's URL.
+
+    Uploading unchanged files makes no new commit (huggingface_hub skips identical content).
+    """
+    from huggingface_hub import HfApi
+    from huggingface_hub.errors import HfHubHTTPError
+
+    api = HfApi(token=token)
+    try:
+        api.create_repo(repo_id, repo_type="space", space_sdk="gradio", private=private, exist_ok=True)
+        api.upload_folder(repo_id=repo_id, repo_type="space", folder_path=folder, commit_message=commit_message)
+    except HfHubHTTPError as error:
+        status = getattr(error.response, "status_code", None)
+        if status in (401, 403):
+            raise SSDError(f"the Hub refused to write Space {repo_id} (HTTP {status}); log in with "
+                           "`hf auth login` or set HF_TOKEN to a token with write access.") from None
+        raise SSDError(f"pushing Space {repo_id} failed: {str(error).splitlines()[0]}") from None
+    return f"{api.endpoint}/spaces/{repo_id}"

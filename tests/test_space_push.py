@@ -1,0 +1,98 @@
+"""`ssd-hf space push`: the assembled Space is self-contained, its header is filled from its config, and
+bad input stops with one line. The staged Space is imported in a fresh process from its own folder."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from ssd_hf.cli import main as cli_main
+from ssd_hf.errors import SSDError
+from ssd_hf.space_cli import main as space_main
+from ssd_hf.space_cli import space_config
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _results_file(path, benchmark: str = "lcb-v6") -> str:
+    metric = {"value": 0.4, "ci_low": 0.3, "ci_high": 0.5}
+    path.write_text(json.dumps({"schema_version": 1, "benchmark": benchmark, "config": {"n": 10},
+                                "aggregates": {"all": {"num_problems": 5, "pass@1": metric, "pass@5": metric}},
+                                "problems": [], "samples": []}))
+    return str(path)
+
+
+def test_staged_space_is_self_contained_and_header_names_its_models(tmp_path):
+    results = _results_file(tmp_path / "ssd-results.json")
+    stage = tmp_path / "space"
+    code = space_main(["push", "--output_dir", str(stage), "--model", "base=Qwen/Qwen3-4B-Instruct-2507",
+                       "--model", "SSD=apple/SimpleSD-4B-instruct@main", "--results", f"SSD={results}"])
+    assert code == 0
+
+    from huggingface_hub import SpaceCard
+
+    header = SpaceCard.load(stage / "README.md").data
+    assert header.sdk == "gradio" and header.app_file == "app.py"
+    assert header.models == ["Qwen/Qwen3-4B-Instruct-2507", "apple/SimpleSD-4B-instruct"]
+    assert header.datasets == ["livecodebench/code_generation_lite"]
+    assert (stage / "ssd_hf" / "tiny.py").is_file() and not list(stage.rglob("__pycache__"))
+
+    config_text = (stage / "config.yaml").read_text()
+    assert str(tmp_path) not in config_text and str(tmp_path) not in (stage / "README.md").read_text()
+    copied = stage / "results" / "SSD-ssd-results.json"
+    assert json.loads(copied.read_text())["aggregates"]["all"]["pass@1"]["value"] == 0.4
+
+    # The Space imports its own ssd_hf copy and builds its UI from its own config, offline, in a new process.
+    probe = (
+        "import os, app, ssd_hf, results_charts as rc\n"
+        "config = app.load_config()\n"
+        "app.build_demo(config)\n"
+        "print(os.path.dirname(ssd_hf.__file__))\n"
+        "print([m.path for m in config.models])\n"
+        "print(rc.headline(rc.find_results(config.models[1]))['aggregates']['all']['pass@1']['value'])\n"
+    )
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False", "PYTHONPATH": ""}
+    env.pop("SSD_SPACE_CONFIG", None)
+    env.pop("SSD_SPACE_MODELS", None)
+    run = subprocess.run([sys.executable, "-c", probe], cwd=stage, env=env, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr[-3000:]
+    package_dir, models, value = run.stdout.strip().splitlines()[-3:]
+    assert os.path.realpath(package_dir) == os.path.realpath(stage / "ssd_hf")
+    assert models == "['Qwen/Qwen3-4B-Instruct-2507', 'apple/SimpleSD-4B-instruct@main']"
+    assert value == "0.4"
+
+
+def test_bad_space_input_is_one_clear_line(tmp_path, capsys):
+    with pytest.raises(SSDError, match="cannot read; push it with `ssd-hf push model`"):
+        space_config(None, ["base=Qwen/Qwen3-4B-Instruct-2507", f"SSD={tmp_path}"], [])
+    with pytest.raises(SSDError, match="two or more models"):
+        space_config(None, ["base=Qwen/Qwen3-4B-Instruct-2507"], [])
+    with pytest.raises(SSDError, match="not one of base, SSD"):
+        space_config(None, [], [f"other={tmp_path / 'r.json'}"])
+    code = cli_main(["space", "push", "--output_dir", str(tmp_path / "s"), "--model", "base", "--model", "b=x/y"])
+    assert code == 2
+    assert "is not NAME=VALUE" in capsys.readouterr().err
+    assert not (tmp_path / "s").exists()
+
+
+def test_space_config_env_override_and_recommended_decoding(tmp_path, monkeypatch, tiny_qwen3):
+    sys.path.insert(0, os.path.join(ROOT, "spaces_demo"))
+    try:
+        from demo_config import load_config, recommended_decoding
+    finally:
+        sys.path.pop(0)
+    config = tmp_path / "config.yaml"
+    config.write_text("models:\n  - name: base\n    path: x/y\n    decoding: {temperature: 0.6}\n"
+                      "  - name: SSD\n    path: x/z\n")
+    monkeypatch.setenv("SSD_SPACE_MODELS", f"base={tiny_qwen3},SSD=org/ssd")
+    loaded = load_config(str(config))
+    assert [(m.name, m.path) for m in loaded.models] == [("base", tiny_qwen3), ("SSD", "org/ssd")]
+    # config decoding wins over the model's generation_config.json, which wins over the fallback
+    assert recommended_decoding(loaded.models[0]) == {"temperature": 0.6, "top_k": 20, "top_p": 0.8}
+    monkeypatch.setenv("SSD_SPACE_MODELS", "only-one-model")
+    with pytest.raises(ValueError, match="not NAME=PATH"):
+        load_config(str(config))
