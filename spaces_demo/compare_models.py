@@ -19,10 +19,10 @@ from demo_config import ModelSpec
 
 logger = logging.getLogger(__name__)
 
-# Fallback lock/fork rule when ssd_hf.analysis.tokens is not there (PAPER.md "locks and forks"):
+# Fallback lock/fork rule when ssd_hf.analysis.tokens is not installed (PAPER.md "locks and forks"):
 # a lock has one token holding most of the mass; a fork has several plausible tokens.
-LOCK_TOP1 = 0.7
-FORK_MIN_PROB = 0.1
+# Same thresholds as the analysis module's rule.
+LOCK_TOP1, FORK_TOP1, FORK_MIN_PROB = 0.9, 0.6, 0.1
 
 
 class ModelLoadError(Exception):
@@ -140,29 +140,44 @@ class ModelSlot:
             raise RuntimeError(f"generation failed: {str(failure[0]).splitlines()[0] if str(failure[0]) else type(failure[0]).__name__}")
 
     def token_stats(self, messages: list[dict], completion: str) -> list[TokenStat]:
-        """Per completion token: entropy, top-1 mass and lock/fork label of this model's next-token distribution."""
+        """Per completion token: entropy, top-1 mass and lock/fork label of this model's next-token distribution.
+
+        Uses the mechanism analysis (`ssd_hf.analysis.tokens`) when installed, so the Space and
+        `ssd-hf analyze` label positions by the same rule; the fallback rule is documented above.
+        """
         import torch
 
         model, tokenizer = self.load()
-        prompt = self.prompt_ids(tokenizer, messages)
         completion_ids = tokenizer(completion, add_special_tokens=False)["input_ids"]
         if not completion_ids:
             return []
-        ids = torch.tensor([prompt + completion_ids], device=model.device)
-        with torch.no_grad():
-            logits = model(input_ids=ids).logits[0, len(prompt) - 1 : -1].float()
-        probs = torch.softmax(logits, dim=-1)
-        entropy = -(probs * torch.log(probs.clamp_min(1e-30))).sum(-1)
-        top1 = probs.max(-1).values
-        plausible = (probs >= FORK_MIN_PROB).sum(-1)
+        try:
+            from ssd_hf.analysis import tokens as analysis
+        except ImportError:
+            analysis = None
+        if analysis is not None:
+            row = {"prompt": messages, "completion": completion}
+            log_probs = analysis.completion_logits(model, tokenizer, [row], max_samples=1).cpu()
+            labels = analysis.label_positions(log_probs)
+        else:
+            prompt = self.prompt_ids(tokenizer, messages)
+            ids = torch.tensor([prompt + completion_ids], device=model.device)
+            with torch.no_grad():
+                logits = model(input_ids=ids).logits[0, len(prompt) - 1 : -1].float()
+            log_probs = torch.log_softmax(logits, dim=-1).cpu()
+            probs = log_probs.exp()
+            plausible = (probs >= FORK_MIN_PROB).sum(-1).tolist()
+            labels = ["lock" if p1 >= LOCK_TOP1 else "fork" if p1 < FORK_TOP1 and count >= 2 else "other"
+                      for p1, count in zip(probs.max(-1).values.tolist(), plausible)]
+        probs = log_probs.exp()
+        entropy = (-(probs * log_probs.clamp_min(-1e4)).sum(-1)).tolist()
+        top1 = probs.max(-1).values.tolist()
         stats, shown = [], ""
         for position in range(len(completion_ids)):
             # Decode prefixes so a character split over byte-level tokens shows whole, on the token completing it.
             text = tokenizer.decode(completion_ids[: position + 1])
             piece, shown = (text[len(shown):], text) if text.startswith(shown) and not text.endswith("\ufffd") else ("", shown)
-            p1 = float(top1[position])
-            label = "lock" if p1 >= LOCK_TOP1 else "fork" if int(plausible[position]) >= 2 else "other"
-            stats.append(TokenStat(piece, float(entropy[position]), p1, label))
+            stats.append(TokenStat(piece, entropy[position], top1[position], labels[position]))
         return stats
 
 

@@ -170,7 +170,7 @@ def _problem_from_row(row: dict) -> Problem | None:
     question_id = str(row.get("question_id") or row.get("task_id") or row.get("question_title") or question[:30])
     return Problem(
         question_id=question_id,
-        title=str(row.get("question_title") or question_id),
+        title=str(row.get("question_title") or f"{question_id}: {' '.join(question.split())[:48]}"),
         question=question,
         starter_code=row.get("starter_code") or "",
         difficulty=str(row.get("difficulty") or "unknown"),
