@@ -47,11 +47,21 @@ def _card_results(card_path: str) -> dict | None:
                 if not kind.startswith("pass@") or metric.get("value") is None:
                     continue
                 name = str(metric.get("name") or "")
-                difficulty = next((d for d in DIFFICULTIES[1:] if re.search(rf"\b{d}\b", name, re.I)), "all")
+                dataset = result.get("dataset") or {}
+                where = f"{dataset.get('config') or ''} {dataset.get('name') or ''} {name}"
+                difficulty = next((d for d in DIFFICULTIES[1:] if re.search(rf"\b{d}\b", where, re.I)), "all")
                 value = float(metric["value"])
-                value = value / 100 if value > 1 else value
+                value = value / 100 if "%" in name or value > 1 else value
                 aggregates.setdefault(difficulty, {})[kind] = {"value": value}
     return {"schema_version": 1, "aggregates": aggregates, "source": "model card"} if aggregates else None
+
+
+def _provenance_base(model_dir: str) -> str | None:
+    path = os.path.join(model_dir, "ssd_provenance.json")
+    if not os.path.isfile(path):
+        return None
+    with open(path, encoding="utf-8") as handle:
+        return json.load(handle).get("base_model")
 
 
 def find_results(spec: ModelSpec) -> list[tuple[str, dict]]:
@@ -60,10 +70,16 @@ def find_results(spec: ModelSpec) -> list[tuple[str, dict]]:
     if os.path.isdir(spec.path):
         for pattern in ("results*.json", "eval_results*.json", "results/*.json"):
             paths += sorted(glob.glob(os.path.join(spec.path, pattern)))
+    configured = set(spec.results)
+    base_model = _provenance_base(spec.path)
     for path in dict.fromkeys(paths):
         data = _read_json(path)
-        if data is not None:
-            found.append((path, data))
+        if data is None:
+            continue
+        # A pushed SSD repo also carries its base model's results for the card's comparison: not this model's.
+        if path not in configured and base_model and (data.get("config") or {}).get("model") == base_model:
+            continue
+        found.append((path, data))
     card = os.path.join(spec.path, "README.md")
     if not found and os.path.isfile(card):
         data = _card_results(card)

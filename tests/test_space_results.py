@@ -1,0 +1,63 @@
+"""The Space's Results tab reads what evaluation and the Hub write: results JSON files in a model folder
+(not the base model's, which a pushed SSD repo also carries) and, without them, the card's model-index."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+import pytest
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "spaces_demo"))
+results_charts = pytest.importorskip("results_charts")
+demo_config = pytest.importorskip("demo_config")
+sys.path.pop(0)
+
+
+def _metric(value):
+    return {"value": value, "ci_low": value - 0.05, "ci_high": value + 0.05}
+
+
+def _results(model: str, p1: float) -> dict:
+    return {"schema_version": 1, "benchmark": "lcb-v6", "config": {"model": model, "n": 10},
+            "aggregates": {"all": {"num_problems": 4, "pass@1": _metric(p1), "pass@5": _metric(p1 + 0.1)},
+                           "hard": {"num_problems": 1, "pass@1": _metric(p1 / 2), "pass@5": _metric(p1)}},
+            "problems": [], "samples": []}
+
+
+def test_model_folder_results_skip_the_base_models_and_feed_the_chart(tmp_path):
+    model = tmp_path / "ssd-model"
+    (model / "results").mkdir(parents=True)
+    (model / "ssd_provenance.json").write_text(json.dumps({"base_model": "org/base"}))
+    (model / "results" / "lcb-v6-base.json").write_text(json.dumps(_results("org/base", 0.2)))
+    (model / "results" / "lcb-v6-ssd.json").write_text(json.dumps(_results("org/ssd", 0.4)))
+    spec = demo_config.ModelSpec("SSD", str(model))
+    found = results_charts.find_results(spec)
+    assert [os.path.basename(path) for path, _ in found] == ["lcb-v6-ssd.json"]
+    headline = results_charts.headline(found)
+    figure = results_charts.passk_figure({"SSD": headline["aggregates"]})
+    heights = sorted(round(bar.get_height(), 1) for axis in figure.axes for bar in axis.patches)
+    assert heights == [20.0, 40.0, 40.0, 50.0]  # pass@1 all/hard and pass@5 all/hard, in percent
+    table = results_charts.summary_markdown([spec], {"SSD": found})
+    assert "| SSD | pass@1 | 40.0 [35.0, 45.0] | - | - | 20.0 [15.0, 25.0] |" in table
+
+
+def test_model_card_model_index_is_read_when_no_results_file(tmp_path):
+    from huggingface_hub import EvalResult, ModelCard, ModelCardData
+
+    entries = [
+        EvalResult(task_type="text-generation", dataset_type="livecodebench/code_generation_lite",
+                   dataset_name="LiveCodeBench v6" + ("" if d == "all" else f" ({d})"),
+                   dataset_config=None if d == "all" else d, dataset_split="test",
+                   metric_type="pass@1", metric_name="pass@1 (%)", metric_value=v)
+        for d, v in (("all", 41.5), ("hard", 16.2))
+    ]
+    data = ModelCardData(model_name="ssd", eval_results=entries, base_model="org/base")
+    model = tmp_path / "from-card"
+    model.mkdir()
+    ModelCard.from_template(data, template_str="---\n{{ card_data }}\n---\n# ssd\n").save(model / "README.md")
+    found = results_charts.find_results(demo_config.ModelSpec("SSD", str(model)))
+    aggregates = results_charts.headline(found)["aggregates"]
+    assert aggregates["all"]["pass@1"]["value"] == pytest.approx(0.415)
+    assert aggregates["hard"]["pass@1"]["value"] == pytest.approx(0.162)
