@@ -20,6 +20,7 @@ COMMANDS = {
     "eval": ("ssd_hf.eval.cli", "main", "LiveCodeBench / HumanEval pass@k in a sandbox"),
     "push": ("ssd_hf.hub_cli", "main", "push samples, models or results to the Hub with cards"),
     "toy": ("ssd_hf.analysis.cli", "toy_main", "the paper's toy world, analytic numbers"),
+    "analyze": ("ssd_hf.analysis.cli", "analyze_main", "lock/fork token statistics of base vs SSD"),
     "space": ("ssd_hf.space_cli", "main", "push the Gradio comparison demo as a Space"),
 }
 

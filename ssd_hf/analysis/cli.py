@@ -36,3 +36,31 @@ def toy_main(argv: list[str]) -> int:
             if not args.json:
                 print(f"plot written to {path}")
     return 0
+
+
+def analyze_main(argv: list[str]) -> int:
+    """`ssd-hf analyze --base B --ssd S --samples D --output DIR`: lock/fork token statistics and panels."""
+    from ..errors import SSDError
+    from ..hub import load_dataset_any
+    from ..sampling.store import load_samples
+    from .tokens import analyze
+
+    parser = argparse.ArgumentParser(prog="ssd-hf analyze", description=analyze_main.__doc__)
+    parser.add_argument("--base", required=True, help="base model (Hub id or folder)")
+    parser.add_argument("--ssd", required=True, help="SSD model (Hub id or folder; a full model)")
+    parser.add_argument("--samples", required=True, help="samples dataset folder, or a JSONL/Parquet with prompt and completion")
+    parser.add_argument("--output", required=True, help="folder for token_stats.json and the PNG panels")
+    parser.add_argument("--max_samples", type=int, default=32)
+    parser.add_argument("--top_k", type=int, default=20)
+    parser.add_argument("--top_p", type=float, default=0.8)
+    args = parser.parse_args(argv)
+    samples = load_samples(args.samples) if os.path.isdir(args.samples) else load_dataset_any(args.samples)
+    if "prompt" not in samples.column_names or "completion" not in samples.column_names:
+        raise SSDError(f"{args.samples} needs 'prompt' and 'completion' columns; give an ssd-hf samples dataset.")
+    stats = analyze(args.base, args.ssd, samples, args.output, args.max_samples, args.top_k, args.top_p)
+    print(f"{'':6} {'positions':>9} {'lock':>6} {'fork':>6} {'other':>6}")
+    for name in ("base", "ssd"):
+        labels = stats[name]["labels"]
+        print(f"{name:6} {stats[name]['positions']:>9} {labels['lock']:>6} {labels['fork']:>6} {labels['other']:>6}")
+    print("written:", ", ".join([os.path.join(args.output, "token_stats.json"), *stats["plots"]]))
+    return 0

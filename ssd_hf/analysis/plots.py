@@ -30,3 +30,48 @@ def toy_sweep_plot(temperatures, base_rates, student_rates, eval_top_p: float, p
     fig.savefig(path)
     plt.close(fig)
     return path
+
+
+def token_panels(stats: dict, output_dir: str) -> list[str]:
+    """The paper's four panels, base vs SSD, one PNG each; returns their paths."""
+    colors = {"base": "tab:gray", "ssd": "tab:blue"}
+    temperatures = stats["temperatures"]
+    paths = []
+
+    def save(fig, ax, name, title, xlabel, ylabel):
+        ax.set_title(title)
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(ylabel)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+        fig.tight_layout()
+        path = os.path.join(output_dir, name)
+        fig.savefig(path)
+        plt.close(fig)
+        paths.append(path)
+
+    fig, ax = plt.subplots(figsize=(6.4, 4.0), dpi=110)
+    for model in ("base", "ssd"):
+        mass = stats[model]["cumulative_mass_by_rank"]
+        ax.plot(range(1, len(mass) + 1), mass, label=model, color=colors[model])
+    ax.set_xscale("log")
+    save(fig, ax, "cumulative_mass_vs_rank.png", "Cumulative mass vs token rank", "rank", "mean cumulative probability")
+
+    for key, name, title, ylabel in (
+        ("survivors_vs_temperature", "survivors_vs_temperature.png", "Tokens surviving eval truncation", "mean tokens kept"),
+        ("entropy_vs_temperature", "entropy_vs_temperature.png", "Entropy after truncation", "mean entropy (nats)"),
+    ):
+        fig, ax = plt.subplots(figsize=(6.4, 4.0), dpi=110)
+        for model in ("base", "ssd"):
+            ax.plot(temperatures, stats[model][key], marker="o", markersize=3, label=model, color=colors[model])
+        save(fig, ax, name, f"{title} (top-k {stats['top_k']}, top-p {stats['top_p']})", "eval temperature", ylabel)
+
+    fig, ax = plt.subplots(figsize=(6.4, 4.0), dpi=110)
+    for model, style in (("base", "--"), ("ssd", "-")):
+        for bucket, values in stats[model]["entropy_by_top20_mass"].items():
+            if any(v is not None for v in values):
+                ax.plot(temperatures, [float("nan") if v is None else v for v in values], style,
+                        label=f"{model}, top-20 mass {bucket}")
+    save(fig, ax, "entropy_by_top20_mass.png", "Entropy after truncation by top-20 mass", "eval temperature",
+         "mean entropy (nats)")
+    return paths

@@ -52,6 +52,32 @@ def stop_token_ids(tokenizer, model) -> list[int]:
     return sorted(set(ids))
 
 
+def token_budget(request: SampleRequest, params: SamplingParams) -> int:
+    """Completion budget of one request: its own `max_new_tokens` when it carries one (benchmarks draw
+    long-tailed budgets to model real completion lengths), else the shared one."""
+    return getattr(request, "max_new_tokens", None) or params.max_new_tokens
+
+
+def continuous_batching_config(device, prompts, requests, params: SamplingParams):
+    """Continuous-batching settings: our seed; on CPU, a cache sized to the work instead of to free memory.
+
+    By default the manager claims most free device memory for its KV cache. That suits a dedicated GPU,
+    but on CPU the eager attention path also materialises masks as large as batch tokens x cache tokens,
+    which for a cache sized to system memory reaches many GB. There we size the cache to what the
+    requests can actually use and keep batches modest.
+    """
+    from transformers import ContinuousBatchingConfig
+
+    if torch.device(device).type != "cpu":
+        return ContinuousBatchingConfig(seed=params.seed)
+    page = ContinuousBatchingConfig().page_size or 256
+    prompts, requests = list(prompts), list(requests)
+    longest = max(len(ids) for ids in prompts) + max(token_budget(r, params) for r in requests)
+    in_flight = min(len(requests), 64)
+    blocks = max(8, in_flight * -(-longest // page))
+    return ContinuousBatchingConfig(seed=params.seed, num_blocks=blocks, max_batch_tokens=512, max_requests_per_batch=in_flight)
+
+
 def model_revision_of(model, model_name_or_path: str, revision: str | None = None) -> str:
     """Hub commit of the loaded weights when known; 'local' for a folder on disk."""
     if revision:
@@ -96,7 +122,7 @@ class TransformersEngine:
         # Drop the stop token itself from the text; "length" when the budget ran out before any stop token.
         stopped = bool(tokens) and tokens[-1] in stops
         text_tokens = tokens[:-1] if stopped else tokens
-        finish_reason = "stop" if stopped or len(tokens) < params.max_new_tokens else "length"
+        finish_reason = "stop" if stopped or len(tokens) < token_budget(request, params) else "length"
         return GeneratedSample(
             request=request,
             completion=self.tokenizer.decode(text_tokens, skip_special_tokens=True),
@@ -126,16 +152,23 @@ class TransformersEngine:
             self.model.train(was_training)
 
     def _generate_continuous(self, by_key, encoded, gen_config, stops, params):
-        from transformers import ContinuousBatchingConfig
+        from transformers.generation.continuous_batching.utils import WorkloadHints
 
         pending = set(by_key)
         # The manager sizes its KV cache from the model and device. Its sampler has its own seed: ours.
-        cb_config = ContinuousBatchingConfig(seed=params.seed)
+        cb_config = continuous_batching_config(self.model.device, encoded.values(), by_key.values(), params)
+        hints = WorkloadHints(
+            max_prompt_length=max(len(ids) for ids in encoded.values()),
+            max_generated_length=max(token_budget(r, params) for r in by_key.values()),
+            num_requests=len(encoded),
+        )
         with self.model.continuous_batching_context_manager(
-            generation_config=gen_config, continuous_batching_config=cb_config, warmup=False, block=True, timeout=10
+            generation_config=gen_config, continuous_batching_config=cb_config, warmup=False, block=True,
+            timeout=10, workload_hints=hints,
         ) as manager:
             for key, ids in encoded.items():
-                manager.add_request(input_ids=ids, request_id=key, max_new_tokens=params.max_new_tokens, eos_token_id=stops)
+                budget = token_budget(by_key[key], params)
+                manager.add_request(input_ids=ids, request_id=key, max_new_tokens=budget, eos_token_id=stops)
             while pending:
                 result = manager.get_result(timeout=1)
                 if result is None:
@@ -164,12 +197,15 @@ class TransformersEngine:
                 ids = encoded[key]
                 input_ids[row, width - len(ids) :] = torch.tensor(ids)
                 attention[row, width - len(ids) :] = 1
+            # A padded batch runs until its longest member stops: the cost continuous batching avoids.
+            budgets = [token_budget(by_key[k], params) for k in batch]
             with torch.no_grad():
                 output = self.model.generate(
-                    input_ids=input_ids.to(device), attention_mask=attention.to(device), generation_config=gen_config
+                    input_ids=input_ids.to(device), attention_mask=attention.to(device), generation_config=gen_config,
+                    max_new_tokens=max(budgets),
                 )
             for row, key in enumerate(batch):
-                tokens = output[row, width:].tolist()
+                tokens = output[row, width:].tolist()[: budgets[row]]
                 if stops:  # everything after the first stop token is padding
                     cut = next((i + 1 for i, t in enumerate(tokens) if t in stops), len(tokens))
                     tokens = tokens[:cut]
