@@ -121,8 +121,8 @@ def build_demo(config: SpaceConfig) -> gr.Blocks:
                             status = gr.Markdown("", elem_id=f"status-{index}")
                             output = gr.Textbox(label="completion (streaming)", lines=10, max_lines=20,
                                                 elem_id=f"output-{index}", interactive=False)
-                            code = gr.Code(language="python", label="extracted code (last ```python block)",
-                                           lines=4, elem_id=f"code-{index}", interactive=False)
+                            code = gr.Code(language="python", label="extracted code (last ```python block; editable)",
+                                           lines=4, elem_id=f"code-{index}", interactive=True)
                             test_button = gr.Button("Run the tests", elem_id=f"tests-btn-{index}")
                             verdict = gr.Markdown("", elem_id=f"verdict-{index}")
                         panes.append((slot, temperature, top_k, top_p, status, output, code, test_button, verdict))

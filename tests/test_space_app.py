@@ -7,6 +7,7 @@ request the page makes to another host is blocked and makes the test fail.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import shutil
@@ -71,6 +72,12 @@ def space(tmp_path_factory, tiny_qwen3, tiny_llama):
     (work / "results-ssd.json").write_text(json.dumps(_results(
         "ssd", {"all": (0.38, 0.55), "easy": (0.80, 0.92), "medium": (0.30, 0.50), "hard": (0.10, 0.25)},
         sweep=[(0.7, 1.12, 0.33), (0.9, 1.44, 0.37), (1.1, 1.76, 0.38), (1.3, 2.08, 0.34)])))
+    problem = {"question_id": "sum-two", "question_title": "Sum of two integers", "difficulty": "easy",
+               "question_content": "Given two integers a and b on one line, print a + b.", "starter_code": "",
+               "platform": "atcoder", "metadata": "{}", "private_test_cases": "",
+               "public_test_cases": json.dumps([{"input": "1 2\n", "output": "3\n", "testtype": "stdin"},
+                                                {"input": "-5 5\n", "output": "0\n", "testtype": "stdin"}])}
+    (work / "problems.jsonl").write_text(json.dumps(problem) + "\n")
     config = work / "config.yaml"
     config.write_text(
         "models:\n"
@@ -79,7 +86,7 @@ def space(tmp_path_factory, tiny_qwen3, tiny_llama):
         f"  - name: SSD\n    path: {tiny_llama}\n    results: [results-ssd.json]\n"
         "    decoding: {temperature: 1.1, top_k: 20, top_p: 0.8}\n"
         "  - name: broken\n    path: ./no-such-model-folder\n"
-        "max_new_tokens: 48\n"
+        "max_new_tokens: 48\nproblems: problems.jsonl\n"
     )
     port = _free_port()
     env = {**os.environ, "SSD_SPACE_CONFIG": str(config), "GRADIO_SERVER_NAME": "127.0.0.1",
@@ -163,6 +170,20 @@ def test_generate_in_both_panes_and_broken_pane_says_why(page, space):
     # A random tiny model writes no ```python block: the tests button must say so, not run anything.
     page.locator("#tests-btn-0").click()
     expect(page.locator("#verdict-0")).to_contain_text("no ```python block", timeout=15_000)
+
+    # The extracted code is editable: a right and a wrong program go through the project's sandbox.
+    for index, program in ((0, "a, b = map(int, input().split()); print(a + b)"),
+                           (1, "a, b = map(int, input().split()); print(a - b)")):
+        page.locator(f"#code-{index} .cm-content").click()
+        page.keyboard.insert_text(program)
+        page.locator(f"#tests-btn-{index}").click()
+    if importlib.util.find_spec("ssd_hf.eval.checking") is None:  # evaluator not installed: said, not faked
+        expect(page.locator("#verdict-0")).to_contain_text("Cannot run tests", timeout=30_000)
+    else:
+        expect(page.locator("#verdict-0")).to_contain_text("pass: every test", timeout=30_000)
+        expect(page.locator("#verdict-0")).to_contain_text("2 public tests")
+        expect(page.locator("#verdict-1")).to_contain_text("fail: a test gave a wrong answer", timeout=30_000)
+    _shot(page, work, "generate-tests")
 
 
 def test_tokens_tab_scores_the_same_completion_under_each_model(page, space):
