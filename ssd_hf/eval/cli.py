@@ -1,0 +1,171 @@
+"""`ssd-hf eval`: score given completions, or generate and score, with sweeps and the decode baseline.
+
+    ssd-hf eval --problems P.jsonl --solutions S.jsonl --output R/
+    ssd-hf eval --benchmark humaneval --solutions S.jsonl --output R/
+    ssd-hf eval --model M --benchmark lcb-v6 --n 10 --temperature 1.1 --top_k 20 --top_p 0.8 --output R/
+    ssd-hf eval --model M --sweep_temperature 0.5:1.5:0.1 --heldout_problems lcb-v5-heldout ...
+    ssd-hf eval --model BASE --decode_baseline ...
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+
+from ..errors import SSDError
+from .problems import load_problems
+from .results import build_results, write_results
+from .runner import (
+    Generator,
+    default_workers,
+    parse_grid,
+    read_solutions,
+    score_completions,
+    ssd_train_temperature,
+)
+from .sandbox import SandboxLimits
+
+logger = logging.getLogger(__name__)
+DEFAULT_BASELINE_GRID = "0.5:1.5:0.1"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="ssd-hf eval", description="Evaluate code generation (LiveCodeBench, HumanEval) in a sandbox.")
+    p.add_argument("--model", help="Hub id or local folder to generate with (omit when passing --solutions).")
+    p.add_argument("--model_revision", default=None)
+    p.add_argument("--benchmark", default=None, help="lcb-v6 (default), lcb-v5-heldout, humaneval, or custom (with --problems).")
+    p.add_argument("--problems", default=None, help="LCB-schema JSONL file, 'fixtures', or a release name (release_v6, v5 ...).")
+    p.add_argument("--solutions", default=None, help="JSONL of {question_id|task_id, completion} to score without a model.")
+    p.add_argument("--output", default="eval_results", help="Directory for results.json and cached generations.")
+    p.add_argument("--start_date", default=None, help="Keep problems with contest_date >= this (YYYY-MM-DD).")
+    p.add_argument("--end_date", default=None, help="Keep problems with contest_date <= this (YYYY-MM-DD).")
+    p.add_argument("--release", default=None, help="LiveCodeBench release file set (release_v6 ...).")
+    p.add_argument("--limit", type=int, default=None, help="Only the first N selected problems.")
+    p.add_argument("--n", type=int, default=10, help="Samples per problem.")
+    p.add_argument("--temperature", type=float, default=1.0)
+    p.add_argument("--top_k", type=int, default=20)
+    p.add_argument("--top_p", type=float, default=0.8)
+    p.add_argument("--max_new_tokens", type=int, default=4096)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--batch_size", type=int, default=None)
+    p.add_argument("--system_prompt", default=None, help="Override the default system prompt ('' for none).")
+    p.add_argument("--no_chat_template", action="store_true")
+    p.add_argument("--sweep_temperature", default=None, help="Grid of T_eval, start:stop:step or a comma list.")
+    p.add_argument("--decode_baseline", action="store_true", help="Sweep the (base) model's T_eval and record its best as the bar to beat.")
+    p.add_argument("--heldout_problems", default=None, help="Choose T_eval on these problems (e.g. lcb-v5-heldout), report on --problems/--benchmark.")
+    p.add_argument("--timeout", type=float, default=6.0, help="Per-test wall-time limit in seconds (LCB: 6).")
+    p.add_argument("--memory_mb", type=int, default=4096, help="Address-space limit per program.")
+    p.add_argument("--workers", type=int, default=None, help="Parallel sandboxes (default: all cores).")
+    return p
+
+
+def _problems(args):
+    bench = args.benchmark or ("custom" if args.problems else "lcb-v6")
+    if bench == "humaneval":
+        from .humaneval import load_humaneval
+
+        problems, selection = load_humaneval()
+        if args.limit:
+            problems = problems[: args.limit]
+            selection = {**selection, "count": len(problems), "question_ids": selection["question_ids"][: args.limit]}
+        return bench, problems, selection
+    source = args.problems or bench
+    problems, selection = load_problems(source, args.start_date, args.end_date, args.release, args.limit)
+    return bench, problems, selection
+
+
+def _decoding(args, temperature):
+    return {"temperature": temperature, "top_k": args.top_k, "top_p": args.top_p, "max_new_tokens": args.max_new_tokens}
+
+
+def _evaluate_at(gen, args, problems, temperature, tag, limits):
+    from ..config import SamplingParams
+
+    params = SamplingParams(temperature=temperature, top_k=args.top_k, top_p=args.top_p, max_new_tokens=args.max_new_tokens, seed=args.seed)
+    samples_dir = os.path.join(args.output, "generations", f"{tag}-T{temperature:g}")
+    completions = gen.generate(problems, params, args.n, samples_dir)
+    return score_completions(problems, completions, limits, args.workers)
+
+
+def _sweep(gen, args, problems, grid, bench, config, limits, tag):
+    from .results import aggregates_for
+
+    t_train = ssd_train_temperature(args.model) if args.model and os.path.isdir(args.model) else None
+    points, best = [], None
+    for t in grid:
+        samples = _evaluate_at(gen, args, problems, t, tag, limits)
+        res = build_results(bench, config, problems, samples, args.seed)
+        point = {"temperature": t, "aggregates": aggregates_for([r for r in res["problems"] if r["n"]], args.seed)}
+        if t_train is not None:
+            point["t_eff"] = round(t_train * t, 6)
+        points.append(point)
+        if best is None or point["aggregates"]["all"]["pass@1"]["value"] > best["pass@1"]["value"]:
+            best = {"temperature": t, "t_eff": point.get("t_eff"), "pass@1": point["aggregates"]["all"]["pass@1"]}
+        logger.info("T_eval=%g pass@1=%.4f", t, point["aggregates"]["all"]["pass@1"]["value"])
+    return points, best
+
+
+def run(args) -> dict:
+    limits = SandboxLimits(timeout_s=args.timeout, memory_bytes=args.memory_mb * 1024**2)
+    bench, problems, selection = _problems(args)
+    base_config = {"model": args.model, "model_revision": args.model_revision, "seed": args.seed,
+                   "timeout_s": args.timeout, "problem_selection": selection}
+    if args.solutions:
+        if args.model or args.sweep_temperature or args.decode_baseline:
+            raise SSDError("--solutions scores given completions; drop --model/--sweep_temperature/--decode_baseline")
+        samples = score_completions(problems, read_solutions(args.solutions), limits, args.workers)
+        config = {**base_config, "decoding": {"temperature": None, "top_k": None, "top_p": None, "max_new_tokens": None}}
+        return build_results(bench, config, problems, samples, args.seed)
+    if not args.model:
+        raise SSDError("nothing to evaluate; pass --model to generate or --solutions to score given completions")
+    if args.n < 1:
+        raise SSDError("--n must be at least 1")
+    from ..config import DEFAULT_SYSTEM_PROMPT, PromptOptions
+
+    options = PromptOptions(system_prompt=DEFAULT_SYSTEM_PROMPT if args.system_prompt is None else (args.system_prompt or None),
+                            use_chat_template=not args.no_chat_template)
+    gen = Generator(args.model, args.model_revision, options, batch_size=args.batch_size)
+    base_config["model_revision"] = gen.engine.model_revision
+    grid = parse_grid(args.sweep_temperature) if args.sweep_temperature else None
+    if args.decode_baseline and grid is None:
+        grid = parse_grid(DEFAULT_BASELINE_GRID)
+    extra, temperature = {}, args.temperature
+    if grid:
+        tune_on = problems
+        if args.heldout_problems:
+            tune_on, held_sel = load_problems(args.heldout_problems)
+            extra["heldout_selection"] = held_sel
+        points, best = _sweep(gen, args, tune_on, grid, bench, {**base_config, "decoding": _decoding(args, None)}, limits,
+                              "heldout" if args.heldout_problems else "sweep")
+        extra.update(sweep=points, best=best)
+        temperature = best["temperature"]
+        if args.decode_baseline:
+            extra["baseline"] = {"model": args.model, "temperature": best["temperature"], "pass@1": best["pass@1"]}
+    config = {**base_config, "decoding": _decoding(args, temperature)}
+    samples = _evaluate_at(gen, args, problems, temperature, "test" if args.heldout_problems else "sweep" if grid else "eval", limits)
+    results = build_results(bench, config, problems, samples, args.seed)
+    results.update(extra)
+    return results
+
+
+def summary(results: dict) -> str:
+    lines = [f"{results['benchmark']}: {results['config']['problem_selection']['count']} problems, n={results['config']['n']}"]
+    for group, agg in results["aggregates"].items():
+        scores = ", ".join(f"{k}={v['value']:.4f} [{v['ci_low']:.4f}, {v['ci_high']:.4f}]" for k, v in agg.items() if k.startswith("pass@"))
+        lines.append(f"  {group:<6} ({agg['num_problems']} problems): {scores}")
+    if results.get("best"):
+        b = results["best"]
+        lines.append(f"  best T_eval={b['temperature']:g}" + (f" (T_eff={b['t_eff']:g})" if b.get("t_eff") else "") + f": pass@1={b['pass@1']['value']:.4f}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str]) -> int:
+    args = build_parser().parse_args(argv)
+    if args.workers is None:
+        args.workers = default_workers()
+    results = run(args)
+    path = write_results(results, args.output)
+    print(summary(results))  # the CLI's summary table
+    print(f"results: {path}")
+    return 0

@@ -1,0 +1,193 @@
+"""LiveCodeBench problems: load from the Hub's JSONL release files or a local JSONL, decode tests, select.
+
+Why fetch JSONL files: the Hub repo `livecodebench/code_generation_lite` is backed by a loading script
+that recent `datasets` versions refuse, so we download `test.jsonl` ... `test6.jsonl` with
+`huggingface_hub.hf_hub_download` and parse them ourselves.
+
+Private tests are stored upstream as base64(zlib(pickle(json_string))). Pickle can run arbitrary code,
+so we decode with an unpickler that refuses every global: only plain strings (and containers of them)
+can come out, anything else is an `SSDError`.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import logging
+import os
+import pickle
+import zlib
+from dataclasses import dataclass, field
+from datetime import date
+
+from ..errors import SSDError
+
+logger = logging.getLogger(__name__)
+
+LCB_REPO = "livecodebench/code_generation_lite"
+RELEASE_FILES = {
+    "release_v1": ["test.jsonl"],
+    "release_v2": ["test.jsonl", "test2.jsonl"],
+    "release_v3": ["test.jsonl", "test2.jsonl", "test3.jsonl"],
+    "release_v4": ["test.jsonl", "test2.jsonl", "test3.jsonl", "test4.jsonl"],
+    "release_v5": ["test.jsonl", "test2.jsonl", "test3.jsonl", "test4.jsonl", "test5.jsonl"],
+    "release_v6": ["test.jsonl", "test2.jsonl", "test3.jsonl", "test4.jsonl", "test5.jsonl", "test6.jsonl"],
+    "v1": ["test.jsonl"], "v2": ["test2.jsonl"], "v3": ["test3.jsonl"], "v4": ["test4.jsonl"],
+    "v5": ["test5.jsonl"], "v6": ["test6.jsonl"],
+}
+# The paper's LiveCodeBench v6 window and the held-out window we recommend for choosing T_eval.
+BENCHMARK_WINDOWS = {"lcb-v6": ("2025-02-01", "2025-05-31"), "lcb-v5-heldout": ("2024-08-01", "2025-01-31")}
+FIXTURES = os.path.join(os.path.dirname(os.path.dirname(__file__)), "data", "lcb_fixtures", "problems.jsonl")
+
+
+@dataclass
+class Problem:
+    """One benchmark problem with all its tests decoded (public first, then private)."""
+
+    question_id: str
+    question_content: str
+    starter_code: str = ""
+    difficulty: str = "unknown"
+    platform: str = ""
+    contest_date: str = ""
+    question_title: str = ""
+    func_name: str | None = None
+    tests: list[dict] = field(default_factory=list)  # {"input", "output", "testtype": "stdin"|"functional"}
+    extra: dict = field(default_factory=dict)  # benchmark-specific (HumanEval: prompt, test, entry_point)
+
+    @property
+    def is_functional(self) -> bool:
+        return bool(self.tests) and self.tests[0].get("testtype") == "functional"
+
+
+class _StringsOnlyUnpickler(pickle.Unpickler):
+    def find_class(self, module, name):
+        raise SSDError(f"private tests contain a pickled object {module}.{name}; only plain strings are accepted")
+
+
+def decode_private_tests(blob: str) -> list[dict]:
+    """base64 -> zlib -> restricted unpickle -> JSON list of tests. Plain JSON text is accepted too."""
+    if not blob:
+        return []
+    if blob.lstrip().startswith("["):
+        return json.loads(blob)
+    try:
+        raw = zlib.decompress(base64.b64decode(blob))
+    except (ValueError, zlib.error) as exc:
+        raise SSDError(f"private tests are not base64+zlib data ({exc}); re-export them in LCB's encoding") from exc
+    value = _StringsOnlyUnpickler(io.BytesIO(raw)).load()
+    if isinstance(value, bytes):
+        value = value.decode()
+    if not isinstance(value, str):
+        raise SSDError(f"private tests decode to {type(value).__name__}, expected a JSON string")
+    return json.loads(value)
+
+
+def encode_private_tests(tests: list[dict]) -> str:
+    """The upstream encoding, used to write fixtures: base64(zlib(pickle(json string)))."""
+    return base64.b64encode(zlib.compress(pickle.dumps(json.dumps(tests)))).decode()
+
+
+def _tests_field(value) -> list[dict]:
+    if isinstance(value, list):
+        return value
+    return json.loads(value) if value else []
+
+
+def problem_from_row(row: dict) -> Problem:
+    """An LCB `code_generation_lite` row (public tests JSON text, private tests compressed) -> Problem."""
+    missing = [k for k in ("question_id", "question_content") if k not in row]
+    if missing:
+        raise SSDError(f"problem row lacks {missing}; rows need the LiveCodeBench code_generation_lite columns")
+    metadata = row.get("metadata") or {}
+    if isinstance(metadata, str):
+        metadata = json.loads(metadata) if metadata.strip() else {}
+    tests = _tests_field(row.get("public_test_cases")) + decode_private_tests(row.get("private_test_cases") or "")
+    return Problem(
+        question_id=str(row["question_id"]),
+        question_content=row["question_content"],
+        starter_code=row.get("starter_code") or "",
+        difficulty=(row.get("difficulty") or "unknown").lower(),
+        platform=row.get("platform") or "",
+        contest_date=str(row.get("contest_date") or ""),
+        question_title=row.get("question_title") or "",
+        func_name=metadata.get("func_name"),
+        tests=tests,
+    )
+
+
+def read_jsonl(path: str) -> list[dict]:
+    if not os.path.exists(path):
+        raise SSDError(f"{path} does not exist; pass an existing JSONL file")
+    rows = []
+    with open(path) as f:
+        for lineno, line in enumerate(f, 1):
+            if line.strip():
+                try:
+                    rows.append(json.loads(line))
+                except json.JSONDecodeError as exc:
+                    raise SSDError(f"{path}:{lineno} is not valid JSON ({exc.msg}); fix that line") from exc
+    return rows
+
+
+def fetch_release_rows(release: str = "release_v6", revision: str | None = None) -> list[dict]:
+    """Download the release's JSONL files from the Hub (cached by huggingface_hub) and parse them."""
+    from huggingface_hub import hf_hub_download
+
+    if release not in RELEASE_FILES:
+        raise SSDError(f"unknown LiveCodeBench release {release!r}; choose one of {sorted(RELEASE_FILES)}")
+    rows = []
+    for name in RELEASE_FILES[release]:
+        try:
+            path = hf_hub_download(LCB_REPO, name, repo_type="dataset", revision=revision)
+        except Exception as exc:
+            raise SSDError(f"could not download {name} from {LCB_REPO} ({type(exc).__name__}); check network/HF_HUB_OFFLINE or pass --problems FILE") from exc
+        rows.extend(read_jsonl(path))
+    return rows
+
+
+def select_by_date(problems: list[Problem], start: str | None, end: str | None) -> list[Problem]:
+    """Keep problems whose contest_date (ISO, date part) is within [start, end]."""
+    def day(p: Problem) -> date | None:
+        try:
+            return date.fromisoformat(p.contest_date[:10])
+        except ValueError:
+            return None
+    lo = date.fromisoformat(start) if start else date.min
+    hi = date.fromisoformat(end) if end else date.max
+    return [p for p in problems if (d := day(p)) is not None and lo <= d <= hi]
+
+
+def load_problems(source: str, start: str | None = None, end: str | None = None, release: str | None = None,
+                  limit: int | None = None) -> tuple[list[Problem], dict]:
+    """Problems plus the selection record written into the results (description, count, ids).
+
+    source: a JSONL path, "fixtures" (the project's bench data), or a benchmark name ("lcb-v6",
+    "lcb-v5-heldout", fetched from the Hub and cut to its date window unless start/end are given).
+    """
+    if source == "fixtures":
+        rows, description = read_jsonl(FIXTURES), "ssd-hf LCB-schema fixtures"
+    elif source in BENCHMARK_WINDOWS:
+        default_start, default_end = BENCHMARK_WINDOWS[source]
+        start, end = start or default_start, end or default_end
+        rows = fetch_release_rows(release or "release_v6")
+        description = f"LiveCodeBench {release or 'release_v6'}"
+    elif source.endswith(".jsonl") or os.path.exists(source):
+        rows, description = read_jsonl(source), f"file {os.path.basename(source)}"
+    elif source in RELEASE_FILES:
+        rows, description = fetch_release_rows(source), f"LiveCodeBench {source}"
+    else:
+        raise SSDError(f"unknown problems source {source!r}; pass a JSONL file, 'fixtures', 'lcb-v6' or a release name")
+    problems = [problem_from_row(r) for r in rows]
+    if start or end:
+        problems = select_by_date(problems, start, end)
+        description += f", contest_date {start or '...'} to {end or '...'}"
+    if limit:
+        problems = problems[:limit]
+        description += f", first {limit}"
+    if not problems:
+        raise SSDError(f"no problems selected from {source!r}; widen the date window or check the file")
+    selection = {"description": description, "count": len(problems), "question_ids": [p.question_id for p in problems]}
+    logger.info("Selected %d problems: %s", len(problems), description)
+    return problems, selection
