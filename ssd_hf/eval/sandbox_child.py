@@ -58,7 +58,7 @@ def _install_hook(cwd, deny_read):
         elif event in fork_events:
             raise PermissionError(f"sandbox: {event} is not allowed")
         elif event in ("os.kill", "os.killpg", "signal.pthread_kill"):
-            if event != "os.kill" or args[0] not in (me, 0):
+            if event != "os.kill" or args[0] != me:
                 raise PermissionError(f"sandbox: {event} is not allowed")
         elif event in ("socket.connect", "socket.bind", "socket.sendto", "socket.getaddrinfo"):
             raise PermissionError("sandbox: network access is not allowed")
