@@ -6,6 +6,7 @@ pins a revision.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 
@@ -73,3 +74,253 @@ def push_space(folder: str, repo_id: str, private: bool = False, token: str | No
                            "`hf auth login` or set HF_TOKEN to a token with write access.") from None
         raise SSDError(f"pushing Space {repo_id} failed: {str(error).splitlines()[0]}") from None
     return f"{api.endpoint}/spaces/{repo_id}"
+
+
+# ----------------------------------------------------------------------------------- pushing
+PROVENANCE_FILE = "ssd_provenance.json"
+RESULTS_DIR = "results"
+HISTOGRAM_PATH = "assets/completion_lengths.png"
+RESULTS_PLOT_PATH = "assets/results.png"
+# Files a trainer leaves in its output dir that are not part of the published model (or may hold secrets).
+MODEL_EXCLUDE_PREFIXES = ("checkpoint-", "runs/", ".")
+MODEL_EXCLUDE_NAMES = {"training_args.bin", "optimizer.pt", "scheduler.pt", "rng_state.pth", "trainer_state.json"}
+RETRY_DELAYS = (1.0, 2.0, 4.0)
+LOGIN_HINT = "log in with `hf auth login` or set HF_TOKEN to a token with write access"
+
+
+def _is_transient(error: BaseException) -> bool:
+    """5xx, 429 and connection-level failures are worth retrying; anything else is not."""
+    import httpx
+    from huggingface_hub.errors import HfHubHTTPError
+
+    if isinstance(error, HfHubHTTPError):
+        status = getattr(error.response, "status_code", None)
+        return status is not None and (status >= 500 or status == 429)
+    return isinstance(error, (httpx.TransportError, ConnectionError, TimeoutError))
+
+
+def _with_retries(action: str, call):
+    """Run `call()`; retry transient Hub errors with exponential backoff, turn the rest into SSDError."""
+    import time
+
+    from huggingface_hub.errors import HfHubHTTPError, LocalTokenNotFoundError
+
+    for attempt, delay in enumerate((*RETRY_DELAYS, None)):
+        try:
+            return call()
+        except LocalTokenNotFoundError:
+            raise SSDError(f"{action} needs a Hugging Face token: {LOGIN_HINT}.") from None
+        except Exception as error:  # noqa: BLE001 - classified below
+            status = getattr(getattr(error, "response", None), "status_code", None)
+            if isinstance(error, HfHubHTTPError) and status in (401, 403):
+                raise SSDError(f"the Hub refused {action} (HTTP {status}); {LOGIN_HINT}.") from None
+            if delay is None or not _is_transient(error):
+                message = str(error).splitlines()[0] if str(error) else type(error).__name__
+                raise SSDError(f"{action} failed: {_scrub(message)}") from None
+            logger.warning("%s: transient error (%s); retry %d in %.0fs", action, type(error).__name__, attempt + 1, delay)
+            time.sleep(delay)
+    raise AssertionError("unreachable")
+
+
+def _scrub(text: str) -> str:
+    """Remove anything that looks like a Hugging Face token from a message."""
+    import re
+
+    return re.sub(r"hf_[A-Za-z0-9]{8,}", "hf_***", text)
+
+
+def _api(token: str | None):
+    from huggingface_hub import HfApi
+
+    return HfApi(token=token)
+
+
+def _check_token(api, action: str) -> str:
+    """Fail early with one line when no valid token is configured; return the user name."""
+    info = _with_retries(action, api.whoami)
+    return info.get("name", "")
+
+
+def _operations(files: dict[str, bytes | str], token: str | None):
+    """CommitOperationAdd for each path -> bytes or local file; refuse any file that holds the token."""
+    from huggingface_hub import CommitOperationAdd
+    from huggingface_hub.utils import get_token
+
+    secret = token or get_token()
+    operations = []
+    for path_in_repo, source in sorted(files.items()):
+        if secret:
+            data = source if isinstance(source, bytes) else open(source, "rb").read()
+            if secret.encode() in data:
+                raise SSDError(f"{path_in_repo} contains your Hugging Face token; remove it from the file before pushing.")
+        operations.append(CommitOperationAdd(path_in_repo=path_in_repo, path_or_fileobj=source))
+    return operations
+
+
+def _commit(repo_id: str, repo_type: str, files: dict[str, bytes | str], message: str, private: bool,
+            token: str | None, revision: str | None = None) -> str:
+    """Create the repo if needed and commit `files` in one commit; unchanged content makes no commit."""
+    api = _api(token)
+    kind = "dataset " if repo_type == "dataset" else ""
+    action = f"pushing to {kind}repo {repo_id}"
+    operations = _operations(files, token)
+    _with_retries(action, lambda: api.create_repo(repo_id, repo_type=repo_type, private=private, exist_ok=True))
+    if revision and revision != "main":
+        _with_retries(action, lambda: api.create_branch(repo_id, repo_type=repo_type, branch=revision, exist_ok=True))
+    info = _with_retries(action, lambda: api.create_commit(
+        repo_id, operations, commit_message=message, repo_type=repo_type, revision=revision))
+    logger.info("Pushed %s%s: %s", kind, repo_id, info.commit_url)
+    return info.commit_url
+
+
+def _samples_files(samples_dir: str) -> dict[str, str]:
+    from .sampling.store import MANIFEST
+
+    data_dir = os.path.join(samples_dir, "data")
+    if not os.path.isdir(data_dir) or not any(n.endswith(".parquet") for n in os.listdir(data_dir)):
+        raise SSDError(f"{samples_dir} has no finished samples (data/*.parquet); run `ssd-hf sample` first.")
+    files = {f"data/{n}": os.path.join(data_dir, n) for n in sorted(os.listdir(data_dir)) if n.endswith(".parquet")}
+    manifest = os.path.join(samples_dir, ".store", MANIFEST)
+    if os.path.isfile(manifest):
+        files[f".store/{MANIFEST}"] = manifest
+    return files
+
+
+def push_samples(samples_dir: str, repo_id: str, private: bool = False, token: str | None = None,
+                 revision: str | None = None) -> str:
+    """Push a finished samples dir as a dataset repo with its card and length histogram; return the commit URL."""
+    from . import cards
+
+    _check_token(_api(token), f"pushing to dataset repo {repo_id}")
+    files: dict[str, bytes | str] = dict(_samples_files(samples_dir))
+    files["README.md"] = cards.render_dataset_card(samples_dir, repo_id).encode()
+    files[HISTOGRAM_PATH] = cards.length_histogram_png(samples_dir)
+    return _commit(repo_id, "dataset", files, "Upload SSD samples dataset", private, token, revision)
+
+
+def _model_files(model_dir: str) -> dict[str, str]:
+    if not os.path.isdir(model_dir):
+        raise SSDError(f"{model_dir} is not a model directory; give the --output_dir of `ssd-hf train`.")
+    names = set(os.listdir(model_dir))
+    if not ({"adapter_config.json", "config.json"} & names):
+        raise SSDError(f"{model_dir} holds neither adapter_config.json nor config.json; give a saved model or adapter dir.")
+    files = {}
+    for root, dirs, filenames in os.walk(model_dir):
+        rel_root = os.path.relpath(root, model_dir)
+        dirs[:] = [d for d in dirs if not d.startswith(MODEL_EXCLUDE_PREFIXES)]
+        for name in filenames:
+            rel = name if rel_root == "." else f"{rel_root}/{name}".replace(os.sep, "/")
+            if name in MODEL_EXCLUDE_NAMES or name.startswith(".") or name == "README.md":
+                continue
+            files[rel] = os.path.join(root, name)
+    return files
+
+
+def _load_results(results) -> list[dict]:
+    """Results given as dicts or paths to results JSON files."""
+    loaded = []
+    for item in results or []:
+        if isinstance(item, dict):
+            loaded.append(item)
+            continue
+        try:
+            with open(item, encoding="utf-8") as handle:
+                loaded.append(json.load(handle))
+        except (OSError, json.JSONDecodeError) as error:
+            raise SSDError(f"cannot read results file {item}: {error}; give a JSON file written by `ssd-hf eval`.") from None
+    return loaded
+
+
+def results_name(result: dict) -> str:
+    """Stable file name for a results JSON inside the model repo."""
+    from .config import stable_hash
+
+    config = result.get("config", {})
+    model = str(config.get("model", "model")).rstrip("/").split("/")[-1] or "model"
+    return f"{RESULTS_DIR}/{result.get('benchmark', 'custom')}-{model}-{stable_hash(config)[:8]}.json"
+
+
+def push_model(model_dir: str, repo_id: str, private: bool = False, token: str | None = None, results=None) -> str:
+    """Push a trained adapter or full model with its model card; return the commit URL."""
+    from . import cards
+
+    _check_token(_api(token), f"pushing to repo {repo_id}")
+    files: dict[str, bytes | str] = dict(_model_files(model_dir))
+    loaded = sorted(_load_results(results), key=results_name)
+    for result in loaded:
+        files[results_name(result)] = json.dumps(result, indent=2, sort_keys=True).encode()
+    files["README.md"] = cards.render_model_card(model_dir, loaded or None, repo_id).encode()
+    plot = cards.results_plot_png(loaded) if loaded else None
+    if plot:
+        files[RESULTS_PLOT_PATH] = plot
+    return _commit(repo_id, "model", files, "Upload SSD model", private, token)
+
+
+def push_results(results_json_path: str, repo_id: str, token: str | None = None) -> str:
+    """Add an evaluation results JSON to a pushed model repo and rewrite its card and model-index."""
+    import tempfile
+
+    from huggingface_hub import snapshot_download
+
+    from . import cards
+
+    new = _load_results([results_json_path])[0]
+    if "aggregates" not in new or "benchmark" not in new:
+        raise SSDError(f"{results_json_path} is not an evaluation results file (no benchmark/aggregates); use `ssd-hf eval` output.")
+    api = _api(token)
+    action = f"pushing results to {repo_id}"
+    _check_token(api, action)
+    with tempfile.TemporaryDirectory() as scratch:
+        local = _with_retries(action, lambda: snapshot_download(
+            repo_id, token=token, local_dir=scratch,
+            allow_patterns=[PROVENANCE_FILE, "config.json", "adapter_config.json", f"{RESULTS_DIR}/*.json"]))
+        existing = []
+        results_dir = os.path.join(local, RESULTS_DIR)
+        if os.path.isdir(results_dir):
+            existing = _load_results([os.path.join(results_dir, n) for n in sorted(os.listdir(results_dir))])
+        by_name = {results_name(r): r for r in existing}
+        by_name[results_name(new)] = new
+        ordered = [by_name[k] for k in sorted(by_name)]
+        files: dict[str, bytes | str] = {results_name(new): json.dumps(new, indent=2, sort_keys=True).encode()}
+        files["README.md"] = cards.render_model_card(local, ordered, repo_id).encode()
+        plot = cards.results_plot_png(ordered)
+        if plot:
+            files[RESULTS_PLOT_PATH] = plot
+    return _commit(repo_id, "model", files, f"Add {new.get('benchmark')} results", False, token)
+
+
+# ----------------------------------------------------------------------------------- pulling
+def load_samples_dataset(ref: str, expected_base_model: str | None = None):
+    """Samples from a local dir/file or a Hub dataset id[@revision]; warn if drawn from another base model."""
+    from .sampling.store import MANIFEST, load_samples, read_manifest
+
+    name, revision = split_revision(ref)
+    manifest = None
+    if os.path.exists(name):
+        dataset = load_samples(name)
+        manifest = read_manifest(name) if os.path.isdir(name) else None
+    else:
+        if name.startswith((".", "/", "~")) or name.count("/") != 1:
+            raise SSDError(f"{name} does not exist; give a samples directory or a Hub dataset id like org/name[@revision].")
+        from huggingface_hub import snapshot_download
+
+        local = _with_retries(f"downloading samples {name}", lambda: snapshot_download(
+            name, repo_type="dataset", revision=revision, allow_patterns=["data/*.parquet", f".store/{MANIFEST}"]))
+        data_dir = os.path.join(local, "data")
+        if not os.path.isdir(data_dir) or not any(n.endswith(".parquet") for n in os.listdir(data_dir)):
+            raise SSDError(f"Hub dataset {name} has no data/*.parquet; is it an SSD samples dataset pushed by `ssd-hf push samples`?")
+        dataset = load_samples(local)
+        manifest = read_manifest(local)
+    recorded = (manifest or {}).get("model_id")
+    if recorded is None and len(dataset) and "model_id" in dataset.column_names:
+        recorded = dataset[0]["model_id"]
+    if expected_base_model and recorded and _model_key(recorded) != _model_key(expected_base_model):
+        logger.warning("Samples in %s were drawn from %s, but the model being trained is %s; SSD trains a model on "
+                       "its own samples.", ref, recorded, expected_base_model)
+    return dataset
+
+
+def _model_key(model: str) -> str:
+    """Compare models by Hub id, or by folder name for local paths."""
+    name = split_revision(model)[0].rstrip("/")
+    return name if name.count("/") == 1 and not os.path.exists(name) else os.path.basename(name)

@@ -1,0 +1,323 @@
+"""Dataset and model cards rendered from recorded provenance only (manifest, ssd_provenance.json, results).
+
+Templates live in `model_cards/` (Jinja2). Nothing in a card is typed by hand: every number comes from a
+file the run wrote, so a card can never disagree with the artifact it describes.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import os
+
+from .errors import SSDError
+
+logger = logging.getLogger(__name__)
+
+TEMPLATE_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "model_cards")
+PAPER_URL = "https://arxiv.org/abs/2604.01193"
+BENCHMARK_DATASETS = {
+    "lcb-v6": ("livecodebench/code_generation_lite", "LiveCodeBench v6"),
+    "humaneval": ("openai/openai_humaneval", "HumanEval"),
+}
+DIFFICULTIES = ("all", "easy", "medium", "hard")
+
+
+def _template(name: str):
+    import jinja2
+
+    directory = TEMPLATE_DIR
+    if not os.path.isfile(os.path.join(directory, name)):
+        raise SSDError(f"card template {name} is missing from {directory}; reinstall ssd-hf from a source checkout.")
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(directory), undefined=jinja2.StrictUndefined,
+                             keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True)
+    env.filters["tojson"] = lambda value: json.dumps(value)
+    return env.get_template(name)
+
+
+def _size_category(count: int) -> str:
+    for limit, label in ((1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"), (1_000_000, "100K<n<1M")):
+        if count < limit:
+            return label
+    return "1M<n<10M"
+
+
+def _hub_id(ref: str | None) -> str | None:
+    """A Hub id (org/name) for card metadata, or None for a local path that means nothing on the Hub."""
+    if not ref:
+        return None
+    from .hub import split_revision
+
+    name = split_revision(str(ref))[0]
+    return name if name.count("/") == 1 and not name.startswith((".", "/", "~")) and not os.path.exists(name) else None
+
+
+def _public_ref(ref) -> str | None:
+    """Hub ids as they are; local paths reduced to their folder name, so no machine path leaks into a card."""
+    if ref is None:
+        return None
+    return _hub_id(str(ref)) and str(ref) or os.path.basename(str(ref).rstrip("/")) or str(ref)
+
+
+def _samples(samples_dir: str):
+    from .sampling.store import load_samples, read_manifest
+
+    return load_samples(samples_dir), read_manifest(samples_dir) or {}
+
+
+def _length_stats(lengths: list[int]) -> dict:
+    if not lengths:
+        return {"count": 0}
+    ordered = sorted(lengths)
+
+    def pct(q: float) -> int:
+        return ordered[min(len(ordered) - 1, int(q * (len(ordered) - 1) + 0.5))]
+
+    return {"count": len(ordered), "mean": round(sum(ordered) / len(ordered), 1), "min": ordered[0],
+            "p10": pct(0.1), "median": pct(0.5), "p90": pct(0.9), "max": ordered[-1]}
+
+
+def _completion_lengths(dataset) -> tuple[list[int], str]:
+    tokens = dataset["completion_tokens"] if "completion_tokens" in dataset.column_names else None
+    if tokens and all(t is not None for t in tokens):
+        return [int(t) for t in tokens], "tokens"
+    return [len(c or "") for c in dataset["completion"]], "characters"
+
+
+def render_dataset_card(samples_dir: str, repo_id: str | None = None) -> str:
+    """README.md for a samples dataset, filled from its manifest and its records."""
+    from .filters import apply_filters
+
+    dataset, manifest = _samples(samples_dir)
+    lengths, unit = _completion_lengths(dataset)
+    drop_empty = bool(manifest.get("drop_empty_and_stubs", True))
+    drop_fraction = float(manifest.get("drop_shortest_fraction", 0.0) or 0.0)
+    _, filter_stats = apply_filters(dataset, drop_empty_and_stubs=drop_empty, drop_shortest_fraction=drop_fraction)
+    sampling = manifest.get("sampling", {})
+    first = dataset[0] if len(dataset) else {}
+    finish = {}
+    for reason in dataset["finish_reason"] if "finish_reason" in dataset.column_names else []:
+        finish[reason or "unknown"] = finish.get(reason or "unknown", 0) + 1
+    base_model = manifest.get("model_id") or first.get("model_id")
+    pool = manifest.get("prompt_pool", {}) or {}
+    context = {
+        "base_model": _public_ref(base_model),
+        "base_model_hub_id": _hub_id(base_model),
+        "base_model_revision": manifest.get("model_revision") or first.get("model_revision"),
+        "engines": manifest.get("engines") or sorted({r for r in dataset["engine"]}) if "engine" in dataset.column_names else [],
+        "sampling": {
+            "temperature": sampling.get("temperature", first.get("temperature")),
+            "top_k": sampling.get("top_k", first.get("top_k")),
+            "top_p": sampling.get("top_p", first.get("top_p")),
+            "max_new_tokens": sampling.get("max_new_tokens", first.get("max_new_tokens")),
+            "seed": sampling.get("seed", first.get("seed")),
+        },
+        "num_samples_per_prompt": manifest.get("num_samples_per_prompt"),
+        "num_prompts": manifest.get("num_prompts") or len(set(dataset["prompt_id"])),
+        "num_records": len(dataset),
+        "prompt_pool": {k: _public_ref(v) if k in ("dataset", "path", "name") else v for k, v in pool.items()},
+        "prompt_pool_hub_id": _hub_id(pool.get("dataset") or pool.get("name")),
+        "prompts": manifest.get("prompts", {}),
+        "filters": {"drop_empty_and_stubs": drop_empty, "drop_shortest_fraction": drop_fraction,
+                    "removed": filter_stats["removed"], "after": filter_stats["after"]},
+        "lengths": _length_stats(lengths),
+        "length_unit": unit,
+        "finish_reasons": dict(sorted(finish.items())),
+        "sampling_config_hash": manifest.get("sampling_config_hash") or first.get("sampling_config_hash"),
+        "size_category": _size_category(len(dataset)),
+        "histogram_path": "assets/completion_lengths.png",
+        "paper_url": PAPER_URL,
+        "repo_id": repo_id or "OWNER/DATASET",
+    }
+    from huggingface_hub import DatasetCardData
+
+    metadata = DatasetCardData(
+        license="other", license_name="inherited", language=["en"], task_categories=["text-generation"],
+        tags=["ssd", "self-distillation", "code", "synthetic"], size_categories=[_size_category(len(dataset))],
+        pretty_name=f"SSD samples from {context['base_model'] or 'a base model'}",
+        configs=[{"config_name": "default", "data_files": [{"split": "train", "path": "data/*.parquet"}]}],
+        base_model=context["base_model_hub_id"],
+    )
+    return _template("dataset_card.md.j2").render(metadata=metadata.to_yaml(), **context)
+
+
+def length_histogram_png(samples_dir: str) -> bytes:
+    """PNG histogram of completion lengths (tokens when recorded), deterministic bytes for no-op re-pushes."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    dataset, _ = _samples(samples_dir)
+    lengths, unit = _completion_lengths(dataset)
+    figure, axis = plt.subplots(figsize=(6, 3.2), dpi=100)
+    axis.hist(lengths or [0], bins=min(50, max(5, len(set(lengths)))), color="#4C72B0")
+    axis.set_xlabel(f"completion length ({unit})")
+    axis.set_ylabel("samples")
+    axis.set_title(f"SSD samples: {len(lengths)} completions")
+    figure.tight_layout()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", metadata={"Software": None})
+    plt.close(figure)
+    return buffer.getvalue()
+
+
+# ----------------------------------------------------------------------------------- model card
+def _read_json(path: str) -> dict | None:
+    if not os.path.isfile(path):
+        return None
+    with open(path, encoding="utf-8") as handle:
+        return json.load(handle)
+
+
+def _metric(aggregate: dict, name: str) -> dict | None:
+    value = (aggregate or {}).get(name)
+    return value if isinstance(value, dict) and "value" in value else None
+
+
+def _fmt(metric: dict | None) -> str:
+    if not metric:
+        return "–"
+    text = f"{100 * metric['value']:.1f}"
+    if metric.get("ci_low") is not None and metric.get("ci_high") is not None:
+        text += f" [{100 * metric['ci_low']:.1f}, {100 * metric['ci_high']:.1f}]"
+    return text
+
+
+def _is_base(result: dict, base_model: str | None) -> bool:
+    model = (result.get("config") or {}).get("model")
+    if not model or not base_model:
+        return False
+    from .hub import _model_key
+
+    return _model_key(str(model)) == _model_key(str(base_model))
+
+
+def _results_tables(results: list[dict], base_model: str | None) -> list[dict]:
+    """One table per benchmark: rows per difficulty, base and SSD side by side."""
+    tables = []
+    for benchmark in sorted({r.get("benchmark", "custom") for r in results}):
+        group = [r for r in results if r.get("benchmark", "custom") == benchmark]
+        base = next((r for r in group if _is_base(r, base_model)), None)
+        ssd = next((r for r in group if not _is_base(r, base_model)), None)
+        rows = []
+        for difficulty in DIFFICULTIES:
+            b = (base or {}).get("aggregates", {}).get(difficulty)
+            s = (ssd or {}).get("aggregates", {}).get(difficulty)
+            if not b and not s:
+                continue
+            rows.append({"difficulty": difficulty, "num_problems": (s or b or {}).get("num_problems"),
+                         "base_p1": _fmt(_metric(b, "pass@1")), "base_p5": _fmt(_metric(b, "pass@5")),
+                         "ssd_p1": _fmt(_metric(s, "pass@1")), "ssd_p5": _fmt(_metric(s, "pass@5"))})
+        decoding = ((ssd or base or {}).get("config") or {}).get("decoding", {})
+        tables.append({"benchmark": benchmark, "name": BENCHMARK_DATASETS.get(benchmark, (None, benchmark))[1],
+                       "rows": rows, "has_base": base is not None, "has_ssd": ssd is not None,
+                       "n": ((ssd or base or {}).get("config") or {}).get("n"), "decoding": decoding})
+    return tables
+
+
+def _eval_results(results: list[dict], base_model: str | None, model_name: str):
+    """model-index entries for this model's own (SSD) results, as huggingface_hub EvalResult objects."""
+    from huggingface_hub import EvalResult
+
+    entries = []
+    for result in results:
+        if _is_base(result, base_model):
+            continue
+        benchmark = result.get("benchmark", "custom")
+        dataset_type, dataset_name = BENCHMARK_DATASETS.get(benchmark, (benchmark, benchmark))
+        for difficulty in DIFFICULTIES:
+            aggregate = result.get("aggregates", {}).get(difficulty)
+            for metric_name in ("pass@1", "pass@5"):
+                metric = _metric(aggregate, metric_name)
+                if metric is None:
+                    continue
+                label = dataset_name if difficulty == "all" else f"{dataset_name} ({difficulty})"
+                entries.append(EvalResult(
+                    task_type="text-generation", task_name="Code generation", dataset_type=dataset_type,
+                    dataset_name=label, dataset_config=None if difficulty == "all" else difficulty, dataset_split="test",
+                    metric_type=metric_name, metric_name=f"{metric_name} (%)", metric_value=round(100 * metric["value"], 2),
+                    verified=False))
+    return entries
+
+
+def render_model_card(model_dir: str, results: list[dict] | None, repo_id: str | None = None) -> str:
+    """README.md for a trained SSD model or adapter from its ssd_provenance.json and optional results."""
+    from huggingface_hub import ModelCardData
+
+    provenance = _read_json(os.path.join(model_dir, "ssd_provenance.json"))
+    if provenance is None:
+        raise SSDError(f"{model_dir} has no ssd_provenance.json; push a model saved by `ssd-hf train`.")
+    is_adapter = os.path.isfile(os.path.join(model_dir, "adapter_config.json"))
+    base_model = provenance.get("base_model")
+    base_hub_id = _hub_id(base_model)
+    samples_hub_id = _hub_id(provenance.get("samples_dataset"))
+    results = list(results or [])
+    tables = _results_tables(results, base_model)
+    model_name = (repo_id or os.path.abspath(model_dir)).rstrip("/").split("/")[-1]
+    metadata = ModelCardData(
+        base_model=base_hub_id, datasets=[samples_hub_id] if samples_hub_id else None,
+        library_name="peft" if is_adapter else "transformers", pipeline_tag="text-generation",
+        tags=["ssd", "self-distillation", "code", "trl"] + (["lora"] if is_adapter else []),
+        model_name=model_name, eval_results=_eval_results(results, base_model, model_name) or None,
+    )
+    decoding = next((t["decoding"] for t in tables if t["has_ssd"] and t["decoding"]), None)
+    context = {
+        "metadata": metadata.to_yaml(),
+        "model_name": model_name,
+        "is_adapter": is_adapter,
+        "base_model": _public_ref(base_model),
+        "base_model_hub_id": base_hub_id,
+        "base_model_revision": provenance.get("base_model_revision"),
+        "samples_dataset": _public_ref(provenance.get("samples_dataset")),
+        "samples_hub_id": samples_hub_id,
+        "num_train_records": provenance.get("num_train_records"),
+        "num_samples": provenance.get("num_samples"),
+        "filters": provenance.get("filters", {}),
+        "sampling": provenance.get("sampling", {}),
+        "prompt_pool": {k: _public_ref(v) if k in ("dataset", "path", "name") else v
+                        for k, v in (provenance.get("prompt_pool") or {}).items()},
+        "training": {k: v for k, v in (provenance.get("training") or {}).items() if v is not None},
+        "tables": tables,
+        "decoding": decoding,
+        "has_plot": any(t["rows"] for t in tables),
+        "plot_path": "assets/results.png",
+        "paper_url": PAPER_URL,
+        "repo_id": repo_id or "OWNER/MODEL",
+    }
+    return _template("model_card.md.j2").render(**context)
+
+
+def results_plot_png(results: list[dict]) -> bytes | None:
+    """Bar chart of pass@1 by difficulty for each results file, or None when there is nothing to plot."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    series = []
+    for result in results:
+        values = [(d, _metric(result.get("aggregates", {}).get(d), "pass@1")) for d in DIFFICULTIES]
+        values = [(d, m) for d, m in values if m]
+        if values:
+            label = f"{result.get('benchmark')}: {str((result.get('config') or {}).get('model', '?')).split('/')[-1]}"
+            series.append((label, values))
+    if not series:
+        return None
+    figure, axis = plt.subplots(figsize=(6, 3.2), dpi=100)
+    width = 0.8 / len(series)
+    for index, (label, values) in enumerate(series):
+        xs = [DIFFICULTIES.index(d) + index * width for d, _ in values]
+        ys = [100 * m["value"] for _, m in values]
+        errors = [[100 * (m["value"] - m.get("ci_low", m["value"])) for _, m in values],
+                  [100 * (m.get("ci_high", m["value"]) - m["value"]) for _, m in values]]
+        axis.bar(xs, ys, width=width, yerr=errors, label=label, capsize=2)
+    axis.set_xticks([i + 0.4 - width / 2 for i in range(len(DIFFICULTIES))], DIFFICULTIES)
+    axis.set_ylabel("pass@1 (%)")
+    axis.legend(fontsize=7)
+    figure.tight_layout()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", metadata={"Software": None})
+    plt.close(figure)
+    return buffer.getvalue()
