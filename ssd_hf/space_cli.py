@@ -41,9 +41,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--private", action="store_true", help="create the Space as private")
     parser.add_argument("--token", default=None, help="Hub token (default: HF_TOKEN or the cached login)")
     parser.add_argument("--output_dir", help="only assemble the Space in this folder; upload nothing")
+    parser.add_argument("--from_dir", help="push this folder, assembled earlier with --output_dir, as it is")
     args = parser.parse_args(argv)
     if not args.output_dir and not args.repo_id:
         parser.error("give --repo_id me/ssd-demo to push, or --output_dir DIR to only assemble the Space")
+    if args.from_dir and (args.output_dir or args.model or args.results or args.config):
+        parser.error("--from_dir pushes a folder as it is; leave out --output_dir, --config, --model and --results")
     return args
 
 
@@ -142,6 +145,11 @@ def stage_space(stage: str, config: dict, base_dir: str) -> str:
 
 def main(argv: list[str]) -> int:
     args = parse_args(argv)
+    if args.from_dir:
+        if not os.path.isfile(os.path.join(args.from_dir, "app.py")) or not os.path.isdir(os.path.join(args.from_dir, "ssd_hf")):
+            raise SSDError(f"{args.from_dir} is not an assembled Space (no app.py and ssd_hf/); make one with --output_dir.")
+        print(f"Space pushed: {hub.push_space(args.from_dir, args.repo_id, private=args.private, token=args.token)}")
+        return 0
     if not os.path.isfile(os.path.join(SPACE_SOURCE, "app.py")):
         raise SSDError(f"the Space sources are not at {SPACE_SOURCE}; run from an ssd-hf source checkout.")
     config, base_dir = space_config(args.config, args.model, args.results)

@@ -96,3 +96,41 @@ def test_space_config_env_override_and_recommended_decoding(tmp_path, monkeypatc
     monkeypatch.setenv("SSD_SPACE_MODELS", "only-one-model")
     with pytest.raises(ValueError, match="not NAME=PATH"):
         load_config(str(config))
+
+
+def test_push_to_loopback_hub_uploads_once_and_never_the_token(tmp_path):
+    """The real client pushes the Space to a loopback Hub (tests/hub_server.py) from a subprocess."""
+    import secrets
+
+    hub_server = pytest.importorskip("hub_server")
+    token = "hf_" + secrets.token_hex(16)
+
+    # Assembled once and pushed from the folder, so that the second push sends exactly the same bytes.
+    stage = tmp_path / "space"
+    assert space_main(["push", "--output_dir", str(stage), "--model", "base=Qwen/Qwen3-4B-Instruct-2507",
+                       "--model", "SSD=tester/qwen3-ssd"]) == 0
+
+    # One subprocess (HF_ENDPOINT is read at import time) pushes twice, then once with a wrong token.
+    script = (
+        "import sys\n"
+        "from ssd_hf.cli import main\n"
+        "push = ['space', 'push', '--repo_id', 'tester/ssd-demo', '--from_dir', sys.argv[1]]\n"
+        "codes = [main(push), main(push), main([*push, '--token', sys.argv[2]])]\n"
+        "print('codes', *codes)\n"
+    )
+    with hub_server.FakeHub({token: "tester"}) as hub:
+        env = {**os.environ, "HF_ENDPOINT": hub.url, "HF_HUB_OFFLINE": "0", "HF_HOME": str(tmp_path / "home"),
+               "HF_HUB_DISABLE_TELEMETRY": "1", "HF_HUB_DISABLE_XET": "1", "HF_TOKEN": token}
+        run = subprocess.run([sys.executable, "-c", script, str(stage), "hf_" + secrets.token_hex(16)], cwd=tmp_path,
+                             env=env, capture_output=True, text=True, timeout=120)
+        assert run.returncode == 0, run.stderr[-2000:]
+        assert "codes 0 0 2" in run.stdout, run.stderr[-2000:]
+        assert run.stdout.count(f"Space pushed: {hub.url}/spaces/tester/ssd-demo") == 2
+        space = hub.repo("space", "tester/ssd-demo")
+        files = space.commits[-1].files
+        assert {"app.py", "README.md", "config.yaml", "requirements.txt", "ssd_hf/tiny.py"} <= set(files)
+        assert b"app_file: app.py" in files["README.md"] and b"- tester/qwen3-ssd" in files["README.md"]
+        assert len(space.commits) == 2  # the repo's initial commit and ours: the same content again is no commit
+        refusal = [line for line in run.stderr.splitlines() if line.startswith("ssd-hf space: error:")]
+        assert len(refusal) == 1 and "hf auth login" in refusal[0] and "hf_" not in refusal[0]
+        assert not [name for name, data in hub.all_pushed_bytes() if token.encode() in data]
