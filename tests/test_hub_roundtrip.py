@@ -27,6 +27,7 @@ from hub_server import FakeHub
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TOKEN = "hf_" + secrets.token_hex(16)
+BAD_TOKEN = "hf_" + secrets.token_hex(16)
 
 
 def _run(script: str, hub: FakeHub, home: str, token: str | None = TOKEN, timeout: int = 180):
@@ -51,14 +52,21 @@ def artifacts(tmp_path_factory, tiny_qwen3):
             "ssd_results": str(ssd_results), "tiny": tiny_qwen3, "root": str(root)}
 
 
-def test_push_pull_round_trip_no_op_repush_and_no_token_leak(artifacts, tmp_path):
+def test_push_pull_round_trip_no_op_repush_bad_token_and_no_token_leak(artifacts, tmp_path):
     with FakeHub({TOKEN: "tester"}, fail_next=2) as hub:  # two transient 503s on the first writes
         push = _run(f"""
-            import json
+            import contextlib, io, json, logging
             from ssd_hf import hub
             from ssd_hf.cli import main
+            logging.basicConfig(level=logging.INFO)
+            hub.RETRY_DELAYS = (0.05, 0.1, 0.2)  # same backoff logic, shorter waits
             a = {artifacts!r}
             out = {{}}
+            # A wrong token: one line on stderr, exit status 2, nothing created.
+            err = io.StringIO()
+            with contextlib.redirect_stderr(err):
+                out["bad_code"] = main(["push", "samples", a["samples"], "--repo_id", "tester/bad", "--token", "{BAD_TOKEN}"])
+            out["bad_stderr"] = err.getvalue()
             out["samples"] = hub.push_samples(a["samples"], "{SAMPLES_REPO}")
             out["samples_again"] = hub.push_samples(a["samples"], "{SAMPLES_REPO}")
             out["adapter"] = hub.push_model(a["adapter"], "tester/tiny-ssd-lora", private=True, results=[a["base_results"]])
@@ -71,6 +79,10 @@ def test_push_pull_round_trip_no_op_repush_and_no_token_leak(artifacts, tmp_path
         """, hub, str(tmp_path / "push-home"))
         assert push.returncode == 0, push.stderr[-3000:]
         urls = json.loads(push.stdout.split("RESULT=")[-1])
+        bad = urls.pop("bad_stderr")
+        assert urls.pop("bad_code") == 2 and len(bad.strip().splitlines()) == 1, bad
+        assert "hf auth login" in bad and "HF_TOKEN" in bad and BAD_TOKEN not in bad + push.stderr + push.stdout
+        assert hub.repo("dataset", "tester/bad") is None
         assert ("POST", "/api/repos/create") in hub.requests and hub.fail_next == 0
 
         samples_repo = hub.repo("dataset", SAMPLES_REPO)
@@ -145,18 +157,3 @@ def test_push_pull_round_trip_no_op_repush_and_no_token_leak(artifacts, tmp_path
     assert dataset_card["base_model"] == BASE_MODEL
     assert "| 1.6 | 20 | 0.8 | 64 | 2 | 7 |" in got["dataset_text"]
     assert "| drop empty responses and single-line stubs | True | 2 |" in got["dataset_text"]
-
-
-def test_bad_token_is_one_clear_line(artifacts, tmp_path):
-    with FakeHub({TOKEN: "tester"}) as hub:
-        env_token = "hf_" + "x" * 32
-        result = _run(f"""
-            import sys
-            from ssd_hf.cli import main
-            sys.exit(main(["push", "samples", {artifacts['samples']!r}, "--repo_id", "tester/whatever"]))
-        """, hub, str(tmp_path / "home"), token=env_token, timeout=120)
-        assert not hub.repos
-    assert result.returncode == 2
-    errors = [line for line in result.stderr.splitlines() if "error" in line.lower()]
-    assert len(errors) == 1 and "hf auth login" in errors[0] and "HF_TOKEN" in errors[0], result.stderr
-    assert "Traceback" not in result.stderr and env_token not in result.stderr + result.stdout
