@@ -158,7 +158,7 @@ def _bundled_problem_files() -> list[str]:
     fixtures = os.path.join(data, "lcb_fixtures")
     files = sorted(
         os.path.join(fixtures, name) for name in (os.listdir(fixtures) if os.path.isdir(fixtures) else [])
-        if name.endswith(".jsonl")
+        if name.startswith("problems") and name.endswith(".jsonl")
     )
     return files or [os.path.join(data, "demo_prompts.jsonl")]
 

@@ -8,7 +8,6 @@ is not installed the "Run the tests" button says so instead of running anything.
 from __future__ import annotations
 
 import importlib
-import json
 import logging
 import re
 
@@ -45,44 +44,8 @@ def extract_code(completion: str) -> str | None:
 def sandbox_status() -> str:
     if _module("ssd_hf.eval.checking") is None:
         return "_Test runs are off: the project's sandbox (`ssd_hf.eval.checking`) is not installed here._"
-    return ("_**Run the tests** runs the extracted code on the problem's tests in the project's sandbox "
-            "(separate process, CPU / memory / time limits, no network)._")
-
-
-def _as_list(value) -> list:
-    if isinstance(value, str):
-        value = json.loads(value) if value.strip() else []
-    return list(value or [])
-
-
-def problem_tests(problem: Problem) -> tuple[list, str]:
-    """The problem's tests as the checker's TestCase objects, and which tests they are (for the verdict).
-
-    Private tests are used when the evaluator can decode them (`ssd_hf.eval.problems`); otherwise the
-    public ones only, and the verdict says so.
-    """
-    from ssd_hf.eval.checking import TestCase
-
-    public = [TestCase(t["input"], t["output"], t.get("testtype", "stdin")) for t in _as_list(problem.row.get("public_test_cases"))]
-    private, private_error = [], None
-    problems = _module("ssd_hf.eval.problems")
-    decode = getattr(problems, "decode_private_tests", None) if problems else None
-    if problem.row.get("private_test_cases") and decode is not None:
-        try:
-            private = [TestCase(t["input"], t["output"], t.get("testtype", "stdin")) for t in decode(problem.row["private_test_cases"])]
-        except Exception as error:  # noqa: BLE001 - fall back to public tests, and say so
-            private_error = str(error).splitlines()[0] if str(error) else type(error).__name__
-    if private:
-        return public + private, f"{len(public)} public + {len(private)} private tests"
-    note = f" (private tests unreadable: {private_error})" if private_error else ""
-    return public, f"{len(public)} public tests{note}"
-
-
-def _func_name(problem: Problem) -> str | None:
-    metadata = problem.row.get("metadata") or {}
-    if isinstance(metadata, str):
-        metadata = json.loads(metadata) if metadata.strip() else {}
-    return metadata.get("func_name")
+    return ("_**Run the tests** runs the extracted code on all the problem's tests (public and private) in the "
+            "project's sandbox: separate process, CPU / memory / time limits, no network._")
 
 
 def run_tests(problem: Problem, code: str | None) -> str:
@@ -94,9 +57,14 @@ def run_tests(problem: Problem, code: str | None) -> str:
         return "Cannot run tests: the project's sandbox (`ssd_hf.eval.checking`) is not available in this install."
     if not problem.has_tests:
         return f"{problem.title} ships without tests, so there is nothing to run."
-    tests, which = problem_tests(problem)
-    if not tests:
-        return f"{problem.title} has no readable tests, so there is nothing to run."
-    verdict = checking.check_program(code, tests, func_name=_func_name(problem))
-    logger.info("tests of %s: %s on %s", problem.question_id, verdict, which)
-    return f"{VERDICT_TEXT.get(verdict, verdict)} — {which}."
+    from ssd_hf.eval.problems import problem_from_row
+    from ssd_hf.eval.sandbox import SandboxLimits
+
+    try:
+        checked = problem_from_row(problem.row)  # decodes private tests with the evaluator's safe unpickler
+    except Exception as error:  # noqa: BLE001 - a bad fixture row is reported in the pane
+        return f"Cannot read the tests of {problem.title}: {str(error).splitlines()[0] if str(error) else type(error).__name__}"
+    verdict, detail = checking.check_candidate(checked, code, SandboxLimits())
+    logger.info("tests of %s: %s %s", problem.question_id, verdict, detail)
+    detail = f" ({detail})" if detail else ""
+    return f"{VERDICT_TEXT.get(verdict, verdict)}{detail}; {len(checked.tests)} tests."

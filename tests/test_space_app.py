@@ -74,7 +74,7 @@ def space(tmp_path_factory, tiny_qwen3, tiny_llama):
         sweep=[(0.7, 1.12, 0.33), (0.9, 1.44, 0.37), (1.1, 1.76, 0.38), (1.3, 2.08, 0.34)])))
     problem = {"question_id": "sum-two", "question_title": "Sum of two integers", "difficulty": "easy",
                "question_content": "Given two integers a and b on one line, print a + b.", "starter_code": "",
-               "platform": "atcoder", "metadata": "{}", "private_test_cases": "",
+               "platform": "atcoder", "metadata": "{}", "private_test_cases": "", "contest_date": "2025-03-01",
                "public_test_cases": json.dumps([{"input": "1 2\n", "output": "3\n", "testtype": "stdin"},
                                                 {"input": "-5 5\n", "output": "0\n", "testtype": "stdin"}])}
     (work / "problems.jsonl").write_text(json.dumps(problem) + "\n")
@@ -181,7 +181,7 @@ def test_generate_in_both_panes_and_broken_pane_says_why(page, space):
         expect(page.locator("#verdict-0")).to_contain_text("Cannot run tests", timeout=30_000)
     else:
         expect(page.locator("#verdict-0")).to_contain_text("pass: every test", timeout=30_000)
-        expect(page.locator("#verdict-0")).to_contain_text("2 public tests")
+        expect(page.locator("#verdict-0")).to_contain_text("2 tests")
         expect(page.locator("#verdict-1")).to_contain_text("fail: a test gave a wrong answer", timeout=30_000)
     _shot(page, work, "generate-tests")
 

@@ -82,6 +82,7 @@ def test_bad_space_input_is_one_clear_line(tmp_path, capsys):
 def test_space_config_env_override_and_recommended_decoding(tmp_path, monkeypatch, tiny_qwen3):
     sys.path.insert(0, os.path.join(ROOT, "spaces_demo"))
     try:
+        import demo_config as demo_config_module
         from demo_config import load_config, recommended_decoding
     finally:
         sys.path.pop(0)
@@ -93,6 +94,10 @@ def test_space_config_env_override_and_recommended_decoding(tmp_path, monkeypatc
     assert [(m.name, m.path) for m in loaded.models] == [("base", tiny_qwen3), ("SSD", "org/ssd")]
     # config decoding wins over the model's generation_config.json, which wins over the fallback
     assert recommended_decoding(loaded.models[0]) == {"temperature": 0.6, "top_k": 20, "top_p": 0.8}
+    # the bundled problems: the evaluator's LCB fixtures (with tests) when installed, else the demo prompts
+    problems = demo_config_module.load_problems("auto")
+    fixtures = os.path.join(ROOT, "ssd_hf", "data", "lcb_fixtures", "problems.jsonl")
+    assert problems and all(p.has_tests for p in problems) == os.path.isfile(fixtures)
     monkeypatch.setenv("SSD_SPACE_MODELS", "only-one-model")
     with pytest.raises(ValueError, match="not NAME=PATH"):
         load_config(str(config))
