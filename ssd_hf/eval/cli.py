@@ -54,6 +54,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sweep_temperature", default=None, help="Grid of T_eval, start:stop:step or a comma list.")
     p.add_argument("--decode_baseline", action="store_true", help="Sweep the (base) model's T_eval and record its best as the bar to beat.")
     p.add_argument("--heldout_problems", default=None, help="Choose T_eval on these problems (e.g. lcb-v5-heldout), report on --problems/--benchmark.")
+    p.add_argument("--heldout_start_date", default=None, help="Date window start for --heldout_problems.")
+    p.add_argument("--heldout_end_date", default=None, help="Date window end for --heldout_problems.")
     p.add_argument("--timeout", type=float, default=6.0, help="Per-test wall-time limit in seconds (LCB: 6).")
     p.add_argument("--memory_mb", type=int, default=4096, help="Address-space limit per program.")
     p.add_argument("--workers", type=int, default=None, help="Parallel sandboxes (default: all cores).")
@@ -134,7 +136,7 @@ def run(args) -> dict:
     if grid:
         tune_on = problems
         if args.heldout_problems:
-            tune_on, held_sel = load_problems(args.heldout_problems)
+            tune_on, held_sel = load_problems(args.heldout_problems, args.heldout_start_date, args.heldout_end_date)
             extra["heldout_selection"] = held_sel
         points, best = _sweep(gen, args, tune_on, grid, bench, {**base_config, "decoding": _decoding(args, None)}, limits,
                               "heldout" if args.heldout_problems else "sweep")
