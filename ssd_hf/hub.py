@@ -54,28 +54,6 @@ def load_dataset_any(ref: str, config: str | None = None, split: str = "train", 
         raise SSDError(f"cannot load dataset {name!r} from the Hub: {str(error).splitlines()[0]}") from None
 
 
-def push_space(folder: str, repo_id: str, private: bool = False, token: str | None = None,
-               commit_message: str = "Upload SSD comparison Space") -> str:
-    """Create (or reuse) a Gradio Space and upload `folder` to it; return the Space's URL.
-
-    Uploading unchanged files makes no new commit (huggingface_hub skips identical content).
-    """
-    from huggingface_hub import HfApi
-    from huggingface_hub.errors import HfHubHTTPError
-
-    api = HfApi(token=token)
-    try:
-        api.create_repo(repo_id, repo_type="space", space_sdk="gradio", private=private, exist_ok=True)
-        api.upload_folder(repo_id=repo_id, repo_type="space", folder_path=folder, commit_message=commit_message)
-    except HfHubHTTPError as error:
-        status = getattr(error.response, "status_code", None)
-        if status in (401, 403):
-            raise SSDError(f"the Hub refused to write Space {repo_id} (HTTP {status}); log in with "
-                           "`hf auth login` or set HF_TOKEN to a token with write access.") from None
-        raise SSDError(f"pushing Space {repo_id} failed: {str(error).splitlines()[0]}") from None
-    return f"{api.endpoint}/spaces/{repo_id}"
-
-
 # ----------------------------------------------------------------------------------- pushing
 PROVENANCE_FILE = "ssd_provenance.json"
 RESULTS_DIR = "results"
@@ -324,3 +302,27 @@ def _model_key(model: str) -> str:
     """Compare models by Hub id, or by folder name for local paths."""
     name = split_revision(model)[0].rstrip("/")
     return name if name.count("/") == 1 and not os.path.exists(name) else os.path.basename(name)
+
+
+def push_space(folder: str, repo_id: str, private: bool = False, token: str | None = None,
+               commit_message: str = "Upload SSD comparison Space") -> str:
+    """Create (or reuse) a Gradio Space and commit every file of `folder` to it; return the Space's URL.
+
+    Same guarantees as the other pushes: retries on transient errors, one line for a bad token, no file
+    holding the token is sent, and unchanged content makes no commit.
+    """
+    files = {}
+    for root, dirs, names in os.walk(folder):
+        dirs[:] = sorted(d for d in dirs if d != "__pycache__" and not d.startswith("."))
+        for name in sorted(names):
+            path = os.path.join(root, name)
+            files[os.path.relpath(path, folder).replace(os.sep, "/")] = path
+    api = _api(token)
+    action = f"pushing Space {repo_id}"
+    operations = _operations(files, token)
+    _with_retries(action, lambda: api.create_repo(repo_id, repo_type="space", space_sdk="gradio", private=private,
+                                                  exist_ok=True))
+    info = _with_retries(action, lambda: api.create_commit(repo_id, operations, commit_message=commit_message,
+                                                           repo_type="space"))
+    logger.info("Pushed Space %s: %s", repo_id, info.commit_url)
+    return f"{api.endpoint}/spaces/{repo_id}"
