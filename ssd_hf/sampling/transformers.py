@@ -110,6 +110,11 @@ class TransformersEngine:
         self.model_id = model_name_or_path
         self.tokenizer = tokenizer or AutoTokenizer.from_pretrained(model_name_or_path, revision=revision)
         self.model = model or AutoModelForCausalLM.from_pretrained(model_name_or_path, revision=revision, dtype="auto")
+        text_config = self.model.config.get_text_config()
+        if getattr(text_config, "output_router_logits", False):
+            # MoE checkpoints saved by TRL keep output_router_logits=True (the training aux loss); generation needs no
+            # router logits, and the aux-loss computation breaks on continuous batching's packed inputs.
+            text_config.output_router_logits = False
         self.model_revision = model_revision_of(self.model, model_name_or_path, revision)
         self.use_chat_template = True if config is None else config.use_chat_template
         self.batch_size = batch_size or (config.sampling_batch_size if config is not None else 64)

@@ -1,0 +1,179 @@
+"""Recipes: the paper's values in every YAML, and every recipe script run end to end on a tiny model
+of its family (samples -> trained checkpoint -> results.json), plus a 2-process accelerate run."""
+
+import glob
+import json
+import os
+import runpy
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+RECIPES = os.path.join(ROOT, "recipes")
+PROMPTS = os.path.join(ROOT, "ssd_hf", "data", "demo_prompts.jsonl")
+
+# PAPER.md "Per-model settings (paper Table 3)", copied by hand: (T, top-k, top-p) for train and eval.
+PAPER_TABLE3 = {
+    "llama3_8b_instruct": ("meta-llama/Llama-3.1-8B-Instruct", (0.8, 20, 0.8), (0.7, 20, 0.8)),
+    "qwen3_4b_instruct": ("Qwen/Qwen3-4B-Instruct-2507", (1.6, 20, 0.8), (1.1, 20, 0.8)),
+    "qwen3_4b_thinking": ("Qwen/Qwen3-4B-Thinking-2507", (1.1, 20, 0.95), (0.7, 20, 0.95)),
+    "qwen3_30b": ("Qwen/Qwen3-30B-A3B-Instruct-2507", (1.6, 20, 0.8), (0.9, 20, 0.8)),
+    "qwen3_30b_thinking": ("Qwen/Qwen3-30B-A3B-Thinking-2507", (1.2, 20, 0.95), (0.7, 20, 0.95)),
+}
+# PAPER.md "Training": instruct 2,500 iterations / warm-up 250 / checkpoint 250; thinking 300 / 50 / 50.
+PAPER_SCHEDULE = {"instruct": (2500, 250, 250), "thinking": (300, 50, 50)}
+FAMILY = {"llama3_8b_instruct": "tiny_llama", "qwen3_30b": "tiny_qwen3_moe", "qwen3_30b_thinking": "tiny_qwen3_moe"}
+
+
+def smoke_overrides(model: str, output_dir: str) -> list[str]:
+    """Tiny limits for a CPU run: 2 prompts, 16 new tokens, 1 step, 1 fixture problem."""
+    return [
+        "--model_name_or_path", model, "--dataset_name", PROMPTS, "--paper_prompt_selection", "false",
+        "--max_prompts", "2", "--max_new_tokens", "16", "--engine", "transformers", "--max_steps", "1",
+        "--max_length", "1024", "--per_device_train_batch_size", "2", "--gradient_accumulation_steps", "1",
+        "--bf16", "false", "--dtype", "float32", "--gradient_checkpointing", "false", "--save_strategy", "no",
+        "--warmup_steps", "0", "--drop_empty_and_stubs", "false", "--logging_steps", "1",
+        "--eval_benchmark", "custom", "--eval_problems", "fixtures", "--eval_limit", "1", "--eval_n", "1",
+        "--eval_workers", "1", "--output_dir", output_dir,
+    ]
+
+
+def load_recipe(name: str) -> dict:
+    with open(os.path.join(RECIPES, f"{name}.yaml")) as f:
+        return yaml.safe_load(f)
+
+
+def test_every_recipe_has_a_script_and_yaml():
+    names = {os.path.basename(p)[:-5] for p in glob.glob(os.path.join(RECIPES, "*.yaml"))}
+    assert names == set(PAPER_TABLE3)
+    for name in names:
+        assert os.path.isfile(os.path.join(RECIPES, f"{name}.py"))
+
+
+@pytest.mark.parametrize("name", sorted(PAPER_TABLE3))
+def test_yaml_matches_paper(name):
+    hub_id, train, evaluation = PAPER_TABLE3[name]
+    recipe = load_recipe(name)
+    assert recipe["model_name_or_path"] == hub_id
+    assert (recipe["temperature"], recipe["top_k"], recipe["top_p"]) == train
+    assert (recipe["eval_temperature"], recipe["eval_top_k"], recipe["eval_top_p"]) == evaluation
+    steps, warmup, save = PAPER_SCHEDULE["thinking" if "thinking" in name.lower() else "instruct"]
+    assert (recipe["max_steps"], recipe["warmup_steps"], recipe["save_steps"]) == (steps, warmup, save)
+    assert recipe["learning_rate"] == 5e-6 and recipe["lr_scheduler_kwargs"] == {"min_lr": 1e-6}
+    assert (recipe["adam_beta1"], recipe["adam_beta2"], recipe["weight_decay"]) == (0.9, 0.95, 0.1)
+    # global batch 32 on the stated 8 GPUs
+    assert recipe["per_device_train_batch_size"] * recipe["gradient_accumulation_steps"] * 8 == 32
+    assert recipe["max_length"] == 65536 and recipe["num_samples_per_prompt"] == 1
+    assert (recipe["dataset_name"], recipe["dataset_config"]) == ("microsoft/rStar-Coder", "seed_sft")
+    assert recipe["eval_n"] == 10
+    assert ("router_aux_loss_coef" in recipe) == ("30b" in name)
+
+
+def test_recipe_yaml_parses_with_the_recipe_parser():
+    """Every key in every YAML is a real field (a typo'd key would fail TRL's parser)."""
+    from ssd_hf.recipe import parse_recipe_args
+
+    for name in PAPER_TABLE3:
+        _, config, model_args, recipe = parse_recipe_args(["--config", os.path.join(RECIPES, f"{name}.yaml")])
+        assert config.temperature == PAPER_TABLE3[name][1][0]
+        assert recipe.eval_temperature == PAPER_TABLE3[name][2][0]
+        assert config.lr_scheduler_kwargs == {"min_lr": 1e-6}
+
+
+def test_bad_recipe_config_is_one_line_error(capsys):
+    from ssd_hf.recipe import main
+
+    assert main(["--config", "no-such-recipe.yaml"]) == 2
+    assert "does not exist" in capsys.readouterr().err
+
+
+def run_script(name: str, argv: list[str], monkeypatch) -> None:
+    monkeypatch.setattr(sys, "argv", [f"{name}.py", *argv])
+    with pytest.raises(SystemExit) as exit_info:
+        runpy.run_path(os.path.join(RECIPES, f"{name}.py"), run_name="__main__")
+    assert exit_info.value.code == 0
+
+
+@pytest.mark.parametrize("name", sorted(PAPER_TABLE3))
+def test_recipe_smoke(name, request, tmp_path, monkeypatch):
+    from ssd_hf.sampling.store import load_samples
+
+    model = request.getfixturevalue(FAMILY.get(name, "tiny_qwen3"))
+    out = str(tmp_path / "out")
+    run_script(name, smoke_overrides(model, out), monkeypatch)
+    _, (t_train, k_train, p_train), (t_eval, k_eval, p_eval) = PAPER_TABLE3[name]
+
+    samples = load_samples(os.path.join(out, "samples"))
+    assert len(samples) == 2
+    assert set(samples["temperature"]) == {t_train} and set(samples["top_k"]) == {k_train}
+    assert set(samples["top_p"]) == {p_train}
+
+    with open(os.path.join(out, "ssd_provenance.json")) as f:
+        provenance = json.load(f)
+    assert provenance["sampling"]["temperature"] == t_train
+    assert provenance["num_train_records"] == 2
+    assert os.path.isfile(os.path.join(out, "model.safetensors"))
+    with open(os.path.join(out, "config.json")) as f:
+        model_config = json.load(f)
+    if "30b" in name:  # the MoE recipe's load-balancing loss reached the model (TRL turns on router logits)
+        assert model_config["output_router_logits"] is True
+        assert model_config["router_aux_loss_coef"] == 0.001
+
+    with open(os.path.join(out, "eval", "results.json")) as f:
+        results = json.load(f)
+    decoding = results["config"]["decoding"]
+    assert (decoding["temperature"], decoding["top_k"], decoding["top_p"]) == (t_eval, k_eval, p_eval)
+    assert results["config"]["model"] == out
+    assert results["aggregates"]["all"]["num_problems"] == 1
+
+
+def shard_keys(samples_dir: str) -> list[set]:
+    """(prompt_id, sample_index) written by each process, grouped by the pid in the shard file name."""
+    by_pid: dict[str, set] = {}
+    for path in glob.glob(os.path.join(samples_dir, ".store", "shards", "*", "*.jsonl")):
+        pid = os.path.basename(path).split("-")[-2]
+        with open(path) as f:
+            for line in f:
+                record = json.loads(line)
+                by_pid.setdefault(pid, set()).add((record["prompt_id"], record["sample_index"]))
+    return list(by_pid.values())
+
+
+def test_accelerate_two_processes_shard_sampling_and_train_ddp(tiny_qwen3, tmp_path):
+    """`accelerate launch --num_processes 2 --cpu`: each rank samples its half; merged == single-process run."""
+    from ssd_hf.sampling.store import load_samples
+
+    common = smoke_overrides(tiny_qwen3, "")[:-2]
+    common += ["--max_prompts", "4", "--per_device_train_batch_size", "1", "--run_eval", "false"]
+    single, double = str(tmp_path / "single"), str(tmp_path / "double")
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+    script = os.path.join(RECIPES, "qwen3_4b_instruct.py")
+    subprocess.run([sys.executable, script, *common, "--output_dir", single], check=True, env=env, cwd=ROOT,
+                   capture_output=True, timeout=300)
+    launched = subprocess.run(
+        [sys.executable, "-m", "accelerate.commands.launch", "--num_processes", "2", "--num_machines", "1",
+         "--mixed_precision", "no", "--dynamo_backend", "no", "--cpu", script, *common, "--output_dir", double],
+        env=env, cwd=ROOT, capture_output=True, text=True, timeout=300,
+    )
+    assert launched.returncode == 0, launched.stderr[-3000:]
+
+    per_rank = shard_keys(os.path.join(double, "samples"))
+    assert len(per_rank) == 2 and all(len(keys) == 2 for keys in per_rank)
+    assert not per_rank[0] & per_rank[1]
+
+    a, b = load_samples(os.path.join(single, "samples")), load_samples(os.path.join(double, "samples"))
+    key = lambda r: (r["prompt_id"], r["sample_index"])  # noqa: E731
+    rows_a, rows_b = sorted(a.to_list(), key=key), sorted(b.to_list(), key=key)
+    assert [key(r) for r in rows_a] == [key(r) for r in rows_b] and len(rows_a) == 4
+    for ra, rb in zip(rows_a, rows_b):
+        assert (ra["prompt"], ra["seed"], ra["temperature"]) == (rb["prompt"], rb["seed"], rb["temperature"])
+
+    with open(os.path.join(double, "ssd_provenance.json")) as f:
+        provenance = json.load(f)
+    assert provenance["num_train_records"] == 4
+    # DDP: 2 processes x 1 per device x 1 accumulation
+    assert provenance["training"]["global_batch_size"] == 2
+    assert os.path.isfile(os.path.join(double, "model.safetensors"))
