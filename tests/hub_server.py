@@ -31,6 +31,7 @@ class Commit:
     sha: str
     message: str
     files: dict[str, bytes]
+    parent: str | None = None
 
 
 @dataclass
@@ -40,11 +41,21 @@ class Repo:
     private: bool
     owner: str
     commits: list[Commit] = field(default_factory=list)
+    branches: dict[str, str] = field(default_factory=dict)  # branch -> head commit sha
 
-    def resolve(self, revision: str) -> Commit | None:
-        if revision in ("main", "HEAD") or revision is None:
-            return self.commits[-1]
+    def resolve(self, revision: str | None) -> Commit | None:
+        revision = "main" if revision in (None, "HEAD") else revision
+        revision = self.branches.get(revision, revision)
         return next((c for c in self.commits if c.sha == revision or (len(revision) >= 7 and c.sha.startswith(revision))), None)
+
+    def branch_commits(self, branch: str = "main") -> list[Commit]:
+        """Commits reachable from a branch head, oldest first (history is linear per branch)."""
+        by_sha = {c.sha: c for c in self.commits}
+        chain, sha = [], self.branches.get(branch)
+        while sha:
+            chain.append(by_sha[sha])
+            sha = by_sha[sha].parent
+        return chain[::-1]
 
 
 class FakeHub:
@@ -137,6 +148,7 @@ ROUTES = [
     ("POST", re.compile(r"^/api/validate-yaml$"), "validate_yaml"),
     ("POST", re.compile(rf"^/api/{TYPE_PATTERN}/{REPO_PATTERN}/preupload/(?P<rev>[^/]+)$"), "preupload"),
     ("POST", re.compile(rf"^/api/{TYPE_PATTERN}/{REPO_PATTERN}/commit/(?P<rev>[^/]+)$"), "commit"),
+    ("POST", re.compile(rf"^/api/{TYPE_PATTERN}/{REPO_PATTERN}/branch/(?P<branch>[^/]+)$"), "branch"),
     ("POST", re.compile(rf"^/api/{TYPE_PATTERN}/{REPO_PATTERN}/paths-info/(?P<rev>[^/]+)$"), "paths_info"),
     ("GET", re.compile(rf"^/api/{TYPE_PATTERN}/{REPO_PATTERN}/tree/(?P<rev>[^/]+)(?:/(?P<path>.*))?$"), "tree"),
     ("GET", re.compile(rf"^/api/{TYPE_PATTERN}/{REPO_PATTERN}/revision/(?P<rev>[^/]+)$"), "info"),
@@ -251,7 +263,9 @@ class _Handler(BaseHTTPRequestHandler):
         private = bool(payload.get("private")) or payload.get("visibility") in ("private", "protected")
         repo = Repo(repo_type, repo_id, private, user)
         initial = {".gitattributes": b"*.safetensors filter=lfs diff=lfs merge=lfs -text\n"}
-        repo.commits.append(Commit(hashlib.sha1(f"init {repo_type} {repo_id}".encode()).hexdigest(), "initial commit", initial))
+        first = Commit(hashlib.sha1(f"init {repo_type} {repo_id}".encode()).hexdigest(), "initial commit", initial)
+        repo.commits.append(first)
+        repo.branches["main"] = first.sha
         self.server_hub.repos[(repo_type, repo_id)] = repo
         self._json(200, {"url": url, "name": repo_id, "id": repo_id})
 
@@ -283,6 +297,8 @@ class _Handler(BaseHTTPRequestHandler):
         if found is None:
             return
         head = found.resolve(rev)
+        if head is None:
+            return self._error(404, f"Invalid rev id: {rev}", "RevisionNotFound")
         files = dict(head.files)
         summary = ""
         for line in body.splitlines():
@@ -305,9 +321,23 @@ class _Handler(BaseHTTPRequestHandler):
         for path in sorted(files):
             digest.update(path.encode() + git_blob_sha(files[path]).encode())
         sha = digest.hexdigest()
-        found.commits.append(Commit(sha, summary, files))
+        if rev not in found.branches:
+            return self._error(400, f"can only commit to a branch, not {rev}")
+        found.commits.append(Commit(sha, summary, files, parent=head.sha))
+        found.branches[rev] = sha
         url = f"{self.server_hub.url}/{PREFIXES[repo_type]}{repo}/commit/{sha}"
         self._json(200, {"success": True, "commitOid": sha, "commitUrl": url, "pullRequestUrl": None})
+
+    def _branch(self, user, repo_type, repo, branch, **_):
+        payload = json.loads(self._body() or b"{}")
+        found = self._writable_repo(user, repo_type, repo)
+        if found is None:
+            return
+        if branch in found.branches:
+            return self._error(409, f"Branch {branch} already exists")
+        start = found.resolve(payload.get("startingPoint") or "main")
+        found.branches[branch] = start.sha
+        self._json(200, {})
 
     def _info(self, user, repo_type, repo, rev=None, **_):
         found = self._readable_repo(user, repo_type, repo)

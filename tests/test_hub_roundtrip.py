@@ -69,6 +69,7 @@ def test_push_pull_round_trip_no_op_repush_bad_token_and_no_token_leak(artifacts
             out["bad_stderr"] = err.getvalue()
             out["samples"] = hub.push_samples(a["samples"], "{SAMPLES_REPO}")
             out["samples_again"] = hub.push_samples(a["samples"], "{SAMPLES_REPO}")
+            out["samples_branch"] = hub.push_samples(a["samples"], "{SAMPLES_REPO}", revision="v1")
             out["adapter"] = hub.push_model(a["adapter"], "tester/tiny-ssd-lora", private=True, results=[a["base_results"]])
             out["full"] = hub.push_model(a["full"], "tester/tiny-ssd-full")
             assert main(["push", "results", a["base_results"], "--repo_id", "tester/tiny-ssd-full"]) == 0
@@ -90,9 +91,11 @@ def test_push_pull_round_trip_no_op_repush_bad_token_and_no_token_leak(artifacts
         changes = [(c.message, sorted(p for p in c.files if c.files[p] != prev.files.get(p)))
                    for prev, c in zip(full_repo.commits, full_repo.commits[1:])]
         # initial commit + one push; the second identical push made no commit.
-        assert len(samples_repo.commits) == 2 and urls["samples_again"] == urls["samples"]
+        assert len(samples_repo.branch_commits("main")) == 2 and urls["samples_again"] == urls["samples"]
+        # A push to a new branch starts from main, whose files are identical: no commit there either.
+        assert samples_repo.branches["v1"] == samples_repo.branches["main"] and urls["samples_branch"].endswith(samples_repo.branches["v1"])
         # initial + model + base results + SSD results; re-pushing results or the same model made none.
-        assert len(full_repo.commits) == 4 and urls["results_again"] == urls["results"] == urls["full_again"], changes
+        assert len(full_repo.branch_commits()) == 4 and urls["results_again"] == urls["results"] == urls["full_again"], changes
         head = full_repo.commits[-1].files
         assert "model.safetensors" in head and not any(p.startswith("checkpoint-") for p in head)
         assert sum(p.startswith("results/") for p in head) == 2 and "assets/results.png" in head
@@ -120,6 +123,7 @@ def test_push_pull_round_trip_no_op_repush_bad_token_and_no_token_leak(artifacts
             out["ds_rows"], out["ds_columns"] = len(ds), ds.column_names
             pinned = hub.load_samples_dataset("{SAMPLES_REPO}@{sha}", expected_base_model="someone/other-model")
             out["pinned_rows"] = len(pinned)
+            out["branch_rows"] = len(hub.load_samples_dataset("{SAMPLES_REPO}@v1"))
             base = AutoModelForCausalLM.from_pretrained(a["tiny"])
             lora = PeftModel.from_pretrained(base, "tester/tiny-ssd-lora")
             out["lora_layers"] = sum("lora_A" in n for n, _ in lora.named_parameters())
@@ -138,7 +142,7 @@ def test_push_pull_round_trip_no_op_repush_bad_token_and_no_token_leak(artifacts
         assert pull.returncode == 0, pull.stderr[-3000:]
         got = json.loads(pull.stdout.split("RESULT=")[-1])
 
-    assert got["ds_rows"] == got["pinned_rows"] == 6 and "completion" in got["ds_columns"]
+    assert got["ds_rows"] == got["pinned_rows"] == got["branch_rows"] == 6 and "completion" in got["ds_columns"]
     assert "drawn from tester/tiny-base" in pull.stderr and "someone/other-model" in pull.stderr
     assert got["lora_layers"] > 0 and got["full_params"] > 0
 
