@@ -104,6 +104,8 @@ def problem_from_row(row: dict) -> Problem:
     if isinstance(metadata, str):
         metadata = json.loads(metadata) if metadata.strip() else {}
     tests = _tests_field(row.get("public_test_cases")) + decode_private_tests(row.get("private_test_cases") or "")
+    if not tests:
+        raise SSDError(f"problem {row['question_id']} has no test cases; every problem needs public or private tests")
     return Problem(
         question_id=str(row["question_id"]),
         question_content=row["question_content"],
