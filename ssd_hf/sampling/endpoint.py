@@ -120,6 +120,32 @@ def backoff_delay(attempt: int, base: float = BACKOFF_BASE_S, cap: float = BACKO
     return random.uniform(0, min(cap, base * 2**attempt))
 
 
+def server_client_class():
+    """`AsyncInferenceClient` whose HTTP session talks to the user's own servers even under HF_HUB_OFFLINE.
+
+    The hub's default session refuses every request in offline mode, because it guards Hub calls; a
+    TGI/vLLM server on the user's network is not the Hub, and offline clusters are where they run.
+    """
+    import httpx2
+    from huggingface_hub import AsyncInferenceClient
+
+    async def read_error_body(response) -> None:  # so error messages can quote the server's reason
+        if response.status_code >= 400:
+            await response.aread()
+
+    class ServerInferenceClient(AsyncInferenceClient):
+        async def _get_async_client(self):
+            if self._async_client is None:
+                session = httpx2.AsyncClient(
+                    event_hooks={"response": [read_error_body]}, follow_redirects=True, timeout=None,
+                    limits=httpx2.Limits(max_connections=None, max_keepalive_connections=64),
+                )
+                self._async_client = await self.exit_stack.enter_async_context(session)
+            return self._async_client
+
+    return ServerInferenceClient
+
+
 # ----- failure classification -----
 
 
@@ -216,6 +242,8 @@ class EndpointEngine:
 
     name = "endpoint"
     data_parallel = False
+    backoff_base_s = BACKOFF_BASE_S
+    backoff_max_s = BACKOFF_MAX_S
 
     def __init__(
         self,
@@ -267,9 +295,7 @@ class EndpointEngine:
         return result.get("value")
 
     def _new_client(self, url: str):
-        from huggingface_hub import AsyncInferenceClient
-
-        return AsyncInferenceClient(base_url=url, token=self._token, timeout=self.timeout)
+        return server_client_class()(base_url=url, token=self._token, timeout=self.timeout)
 
     # ----- setup: protocol, model id, parameter acceptance -----
 
@@ -375,7 +401,7 @@ class EndpointEngine:
         failure: Exception = RetriableError(f"{redact(endpoint.url)}{path}: no answer")
         for attempt in range(self.max_retries + 1):
             if attempt:
-                await asyncio.sleep(backoff_delay(attempt))
+                await asyncio.sleep(self._backoff(attempt))
             try:
                 async with httpx2.AsyncClient(timeout=min(self.timeout, 30.0)) as http:
                     response = await http.get(f"{endpoint.url}{path}", headers=headers)
@@ -422,7 +448,7 @@ class EndpointEngine:
                     if fixed and not target.alive:
                         raise failure from None
                     if not fixed and any(e.alive for e in self.endpoints):
-                        await asyncio.sleep(backoff_delay(min(target.connect_failures, 3)))
+                        await asyncio.sleep(self._backoff(min(target.connect_failures, 3)))
                         continue  # a refused connection does not use up this request's retries
                 attempt += 1
                 if attempt > self.max_retries:
@@ -430,11 +456,14 @@ class EndpointEngine:
                         f"a request failed {attempt} times (last: {failure}); raise --max_retries or check the "
                         "server; rerun the same command to resume."
                     ) from None
-                delay = backoff_delay(attempt)
+                delay = self._backoff(attempt)
                 logger.debug("Retrying %s in %.2fs after: %s", request.key, delay, failure)
                 await asyncio.sleep(delay)
             finally:
                 target.in_flight -= 1
+
+    def _backoff(self, attempt: int) -> float:
+        return backoff_delay(attempt, self.backoff_base_s, self.backoff_max_s)
 
     def _pick(self) -> Endpoint:
         live = [e for e in self.endpoints if e.alive]
