@@ -111,7 +111,7 @@ def build_demo(config: SpaceConfig) -> gr.Blocks:
                 panes = []
                 with gr.Row(equal_height=False):
                     for index, (spec, slot) in enumerate(zip(specs, slots)):
-                        decoding = recommended_decoding(spec)
+                        decoding = recommended_decoding(spec, headline(find_results(spec)))
                         with gr.Column(elem_id=f"pane-{index}"):
                             gr.Markdown(f"### {html.escape(spec.name)}\n`{display_path(spec.path)}`" + (f"  \n_{spec.note}_" if spec.note else ""))
                             with gr.Row():
@@ -233,7 +233,8 @@ def build_demo(config: SpaceConfig) -> gr.Blocks:
             text = summary_markdown(specs, found)
             if not any(sweeps.values()):
                 text += "\n\nNo T_eval sweep recorded (run `ssd-hf eval --sweep_temperature ...`)."
-            return passk_figure(aggregates), sweep_figure(sweeps), text
+            figures = passk_figure(aggregates), sweep_figure(sweeps)
+            return *(gr.update(value=f, visible=f is not None) for f in figures), text
 
         demo.load(load_results, None, [passk_plot, sweep_plot, results_text])
         reload.click(load_results, None, [passk_plot, sweep_plot, results_text])

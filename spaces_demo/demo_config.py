@@ -76,7 +76,8 @@ def resolve_auto(kind: str) -> tuple[str, str]:
     for relative in DEMO_CANDIDATES[kind]:
         candidate = os.path.join(demo_dir, relative)
         if _is_model_dir(candidate):
-            return candidate, f"from `ssd-hf demo` ({relative})"
+            made = "SSD-trained by `ssd-hf demo`" if kind == "ssd" else "base model of `ssd-hf demo`"
+            return candidate, f"{made}; a tiny model: its text is noise"
     from ssd_hf.tiny import build_tiny_model
 
     seed = 0 if kind == "base" else 1
@@ -138,14 +139,20 @@ def resolve_model_path(spec: ModelSpec) -> ModelSpec:
     return spec
 
 
-def recommended_decoding(spec: ModelSpec) -> dict:
-    """Config decoding, else the model's generation_config.json (its publisher's advice), else a fallback."""
+def recommended_decoding(spec: ModelSpec, results: dict | None = None) -> dict:
+    """Config decoding, else what its evaluation found best (a sweep's best T, else the evaluated decoding),
+    else the model's generation_config.json (its publisher's advice), else a fallback."""
     decoding = dict(FALLBACK_DECODING)
     generation_config = os.path.join(spec.path, "generation_config.json")
     if os.path.isfile(generation_config):
         with open(generation_config, encoding="utf-8") as handle:
             saved = json.load(handle)
         decoding.update({k: saved[k] for k in FALLBACK_DECODING if saved.get(k) is not None})
+    if results:
+        evaluated = (results.get("config") or {}).get("decoding") or {}
+        decoding.update({k: evaluated[k] for k in FALLBACK_DECODING if evaluated.get(k) is not None})
+        if (results.get("best") or {}).get("temperature") is not None:
+            decoding["temperature"] = results["best"]["temperature"]
     decoding.update({k: v for k, v in spec.decoding.items() if k in FALLBACK_DECODING and v is not None})
     return decoding
 

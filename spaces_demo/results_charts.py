@@ -64,14 +64,24 @@ def _provenance_base(model_dir: str) -> str | None:
         return json.load(handle).get("base_model")
 
 
+def _hub_results_folder(ref: str) -> str | None:
+    """A Hub model's card and results/*.json, downloaded through ssd_hf.hub; None offline or for non-Hub names."""
+    if not re.fullmatch(r"[\w.-]+/[\w.-]+(@[\w./-]+)?", ref) or os.environ.get("HF_HUB_OFFLINE") == "1":
+        return None
+    from ssd_hf.hub import pull_model_results
+
+    return pull_model_results(ref)
+
+
 def find_results(spec: ModelSpec) -> list[tuple[str, dict]]:
     """(path, results) for a model: its configured files, then results files and the card in its folder."""
     found, paths = [], list(spec.results)
-    if os.path.isdir(spec.path):
+    folder = spec.path if os.path.isdir(spec.path) else _hub_results_folder(spec.path)
+    if folder:
         for pattern in ("results*.json", "eval_results*.json", "results/*.json"):
-            paths += sorted(glob.glob(os.path.join(spec.path, pattern)))
+            paths += sorted(glob.glob(os.path.join(folder, pattern)))
     configured = set(spec.results)
-    base_model = _provenance_base(spec.path)
+    base_model = _provenance_base(folder) if folder else None
     for path in dict.fromkeys(paths):
         data = _read_json(path)
         if data is None:
@@ -80,8 +90,8 @@ def find_results(spec: ModelSpec) -> list[tuple[str, dict]]:
         if path not in configured and base_model and (data.get("config") or {}).get("model") == base_model:
             continue
         found.append((path, data))
-    card = os.path.join(spec.path, "README.md")
-    if not found and os.path.isfile(card):
+    card = os.path.join(folder or "", "README.md")
+    if not found and folder and os.path.isfile(card):
         data = _card_results(card)
         if data is not None:
             found.append((card, data))

@@ -326,3 +326,20 @@ def push_space(folder: str, repo_id: str, private: bool = False, token: str | No
                                                            repo_type="space"))
     logger.info("Pushed Space %s: %s", repo_id, info.commit_url)
     return f"{api.endpoint}/spaces/{repo_id}"
+
+
+def pull_model_results(ref: str, token: str | None = None) -> str | None:
+    """Local folder with a Hub model repo's card, provenance and results/*.json (for the Space's Results tab).
+
+    None when the repo cannot be reached (offline, private, missing): results are optional there.
+    """
+    from huggingface_hub import snapshot_download
+
+    name, revision = split_revision(ref)
+    try:
+        return _with_retries(f"downloading results of {name}", lambda: snapshot_download(
+            name, revision=revision, token=token,
+            allow_patterns=["README.md", PROVENANCE_FILE, f"{RESULTS_DIR}/*.json"]))
+    except SSDError as error:
+        logger.warning("%s", error)
+        return None

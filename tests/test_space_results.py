@@ -61,3 +61,13 @@ def test_model_card_model_index_is_read_when_no_results_file(tmp_path):
     aggregates = results_charts.headline(found)["aggregates"]
     assert aggregates["all"]["pass@1"]["value"] == pytest.approx(0.415)
     assert aggregates["hard"]["pass@1"]["value"] == pytest.approx(0.162)
+
+
+def test_recommended_decoding_comes_from_the_evaluation_unless_configured(tmp_path):
+    evaluated = {**_results("org/ssd", 0.4), "best": {"temperature": 1.3, "t_eff": 2.08}}
+    evaluated["config"]["decoding"] = {"temperature": 1.1, "top_k": 20, "top_p": 0.95}
+    spec = demo_config.ModelSpec("SSD", str(tmp_path))
+    assert demo_config.recommended_decoding(spec, evaluated) == {"temperature": 1.3, "top_k": 20, "top_p": 0.95}
+    spec.decoding = {"temperature": 0.9}
+    assert demo_config.recommended_decoding(spec, evaluated)["temperature"] == 0.9
+    assert demo_config.recommended_decoding(demo_config.ModelSpec("base", str(tmp_path))) == demo_config.FALLBACK_DECODING
