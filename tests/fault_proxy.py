@@ -122,7 +122,9 @@ class FaultProxy:
                 if method == "POST" and proxy.delay_s:
                     time.sleep(proxy.delay_s)
                 upstream = http.client.HTTPConnection(proxy.upstream_host, proxy.upstream_port, timeout=600)
-                headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "content-length")}
+                headers = {
+                    k: v for k, v in self.headers.items() if k.lower() not in ("host", "content-length")
+                }
                 try:
                     upstream.request(method, self.path, body=body or None, headers=headers)
                     response = upstream.getresponse()
@@ -134,7 +136,11 @@ class FaultProxy:
                 with proxy.lock:
                     proxy.counts[f"upstream_{response.status}"] += 1
                     proxy.counts[f"forwarded_{method}"] += 1
-                    if method == "POST" and response.status == 200 and json.loads(body).get("max_tokens") != 1:
+                    if (
+                        method == "POST"
+                        and response.status == 200
+                        and json.loads(body).get("max_tokens") != 1
+                    ):
                         proxy.counts["samples"] += 1  # a generation that is not a one-token probe
                 content_type = response.getheader("Content-Type", "application/json")
                 try:

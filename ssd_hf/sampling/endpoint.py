@@ -82,12 +82,18 @@ def validate_endpoint_fields(config) -> None:
     if isinstance(config.endpoint, str):  # YAML `endpoint: http://...`
         config.endpoint = [config.endpoint]
     if config.endpoint_protocol not in PROTOCOLS:
-        raise SSDError(f"endpoint_protocol must be one of {', '.join(PROTOCOLS)} (got {config.endpoint_protocol!r}).")
+        raise SSDError(
+            f"endpoint_protocol must be one of {', '.join(PROTOCOLS)} (got {config.endpoint_protocol!r})."
+        )
     for url in config.endpoint or []:
         if urlsplit(url).scheme not in ("http", "https") or not urlsplit(url).netloc:
-            raise SSDError(f"endpoint {redact(url)!r} is not an http(s) URL; pass e.g. --endpoint http://127.0.0.1:8080.")
+            raise SSDError(
+                f"endpoint {redact(url)!r} is not an http(s) URL; pass e.g. --endpoint http://127.0.0.1:8080."
+            )
     if config.engine == "endpoint" and not config.endpoint:
-        raise SSDError("--engine endpoint needs at least one server: pass --endpoint http://HOST:PORT (repeat for more).")
+        raise SSDError(
+            "--engine endpoint needs at least one server: pass --endpoint http://HOST:PORT (repeat for more)."
+        )
     if config.concurrency < 1:
         raise SSDError(f"concurrency must be >= 1 (got {config.concurrency}).")
     if not config.request_timeout > 0:
@@ -97,7 +103,9 @@ def validate_endpoint_fields(config) -> None:
     if config.vllm_tensor_parallel_size < 1 or config.vllm_data_parallel_size < 1:
         raise SSDError("vllm_tensor_parallel_size and vllm_data_parallel_size must be >= 1.")
     if not 0 < config.vllm_gpu_memory_utilization <= 1:
-        raise SSDError(f"vllm_gpu_memory_utilization must be in (0, 1] (got {config.vllm_gpu_memory_utilization}).")
+        raise SSDError(
+            f"vllm_gpu_memory_utilization must be in (0, 1] (got {config.vllm_gpu_memory_utilization})."
+        )
 
 
 def redact(url: str) -> str:
@@ -137,7 +145,9 @@ def server_client_class():
         async def _get_async_client(self):
             if self._async_client is None:
                 session = httpx2.AsyncClient(
-                    event_hooks={"response": [read_error_body]}, follow_redirects=True, timeout=None,
+                    event_hooks={"response": [read_error_body]},
+                    follow_redirects=True,
+                    timeout=None,
                     limits=httpx2.Limits(max_connections=None, max_keepalive_connections=64),
                 )
                 self._async_client = await self.exit_stack.enter_async_context(session)
@@ -268,7 +278,9 @@ class EndpointEngine:
         self._tokenizer = tokenizer
         self._token = endpoint_token()
         # httpx2 logs every request at INFO: thousands of lines per run, and nothing our progress bar lacks.
-        logging.getLogger("httpx2").setLevel(max(logging.getLogger("httpx2").getEffectiveLevel(), logging.WARNING))
+        logging.getLogger("httpx2").setLevel(
+            max(logging.getLogger("httpx2").getEffectiveLevel(), logging.WARNING)
+        )
         self._probe_params = config.sampling_params() if config is not None else None
         self.endpoints = [Endpoint(url=u, client=None) for u in self.urls]
         self.model_id = model_name_or_path or ""
@@ -315,18 +327,33 @@ class EndpointEngine:
         models = {e.model_id for e in live if e.model_id}
         if len(models) > 1:
             served = ", ".join(f"{redact(e.url)} serves {e.model_id}" for e in live)
-            raise SSDError(f"the endpoints serve different models ({served}); give servers of one model only.")
+            raise SSDError(
+                f"the endpoints serve different models ({served}); give servers of one model only."
+            )
         reported = next(iter(models), None) or self.requested_model or "unknown"
         revision = next((e.model_revision for e in live if e.model_revision), None)
         if self.requested_model and reported != self.requested_model and not self._same_model(reported):
-            logger.warning("Requested model %s but the server reports %s; recording the server's.", self.requested_model, reported)
+            logger.warning(
+                "Requested model %s but the server reports %s; recording the server's.",
+                self.requested_model,
+                reported,
+            )
         self.model_id = reported
         self.model_revision = revision or self.revision or ("local" if os.path.isdir(reported) else "unknown")
         for e in live:
-            logger.info("Endpoint %s: %s protocol, top-k as %s, model %s", redact(e.url), e.protocol, e.top_k_style, e.model_id)
+            logger.info(
+                "Endpoint %s: %s protocol, top-k as %s, model %s",
+                redact(e.url),
+                e.protocol,
+                e.top_k_style,
+                e.model_id,
+            )
 
     def _same_model(self, reported: str) -> bool:
-        a, b = os.path.abspath(os.path.expanduser(reported)), os.path.abspath(os.path.expanduser(self.requested_model))
+        a, b = (
+            os.path.abspath(os.path.expanduser(reported)),
+            os.path.abspath(os.path.expanduser(self.requested_model)),
+        )
         return a == b
 
     async def _probe(self, endpoint: Endpoint, params: SamplingParams | None) -> None:
@@ -345,14 +372,18 @@ class EndpointEngine:
             if endpoint.protocol == "tgi":
                 await self._with_retries(endpoint, probe, one_token, fixed=True)
                 return
-            styles = ["field", "generation_config"] if endpoint.top_k_style == "field" else [endpoint.top_k_style]
+            styles = (
+                ["field", "generation_config"] if endpoint.top_k_style == "field" else [endpoint.top_k_style]
+            )
             rejected = None
             for style in styles:
                 endpoint.top_k_style = style
                 try:
                     sample = await self._with_retries(endpoint, probe, one_token, fixed=True)
                 except PermanentError as error:
-                    if error.status in (400, 422) and ("top_k" in error.body or "generation_config" in error.body):
+                    if error.status in (400, 422) and (
+                        "top_k" in error.body or "generation_config" in error.body
+                    ):
                         rejected = error
                         continue
                     raise
@@ -382,13 +413,19 @@ class EndpointEngine:
     async def _served_name(self, endpoint: Endpoint) -> str:
         """The `model` field OpenAI servers want: the requested model if listed, else the only one served."""
         listing = await self._get_json(endpoint, "/v1/models")
-        ids = [m.get("id") for m in listing.get("data", []) if isinstance(m, dict)] if isinstance(listing, dict) else []
+        ids = (
+            [m.get("id") for m in listing.get("data", []) if isinstance(m, dict)]
+            if isinstance(listing, dict)
+            else []
+        )
         if self.requested_model in ids or (not ids and self.requested_model):
             return self.requested_model
         if len(ids) == 1:
             return ids[0]
         if not ids:
-            raise SSDError(f"{redact(endpoint.url)} does not list its models; pass --model_name_or_path with the served model name.")
+            raise SSDError(
+                f"{redact(endpoint.url)} does not list its models; pass --model_name_or_path with the served model name."
+            )
         raise SSDError(
             f"{redact(endpoint.url)} serves {', '.join(ids)}; pass --model_name_or_path with the one to sample from."
         )
@@ -407,11 +444,16 @@ class EndpointEngine:
                     response = await http.get(f"{endpoint.url}{path}", headers=headers)
             except Exception as error:
                 failure = classify(error, redact(endpoint.url))
-                if isinstance(failure, RetriableError) and (not failure.connect or attempt < DEAD_AFTER_CONNECT_FAILURES - 1):
+                if isinstance(failure, RetriableError) and (
+                    not failure.connect or attempt < DEAD_AFTER_CONNECT_FAILURES - 1
+                ):
                     continue
                 raise failure from None
             if response.status_code in (401, 403):
-                raise PermanentError(f"{redact(endpoint.url)} answered HTTP {response.status_code}", status=response.status_code)
+                raise PermanentError(
+                    f"{redact(endpoint.url)} answered HTTP {response.status_code}",
+                    status=response.status_code,
+                )
             if response.status_code in (429, 503):  # busy or still loading: worth waiting for
                 failure = RetriableError(f"{redact(endpoint.url)}{path}: HTTP {response.status_code}")
                 continue
@@ -425,7 +467,9 @@ class EndpointEngine:
 
     # ----- requests -----
 
-    async def _with_retries(self, endpoint: Endpoint | None, request: SampleRequest, params: SamplingParams, fixed=False):
+    async def _with_retries(
+        self, endpoint: Endpoint | None, request: SampleRequest, params: SamplingParams, fixed=False
+    ):
         """One sample, retried with backoff; each retry goes to the least busy live endpoint unless `fixed`."""
         attempt = 0
         while True:
@@ -469,28 +513,43 @@ class EndpointEngine:
         live = [e for e in self.endpoints if e.alive]
         if not live:
             reasons = "; ".join(f"{redact(e.url)}: {e.last_error}" for e in self.endpoints)
-            raise SSDError(f"every endpoint is out of rotation ({reasons}); restart the servers and rerun to resume.")
+            raise SSDError(
+                f"every endpoint is out of rotation ({reasons}); restart the servers and rerun to resume."
+            )
         low = min(e.in_flight for e in live)
         return random.choice([e for e in live if e.in_flight == low])
 
     def _retire(self, endpoint: Endpoint, failure: Exception) -> None:
         endpoint.alive = False
         left = sum(e.alive for e in self.endpoints)
-        logger.warning("Taking %s out of rotation (%s); %d endpoint(s) left.", redact(endpoint.url), failure, left)
+        logger.warning(
+            "Taking %s out of rotation (%s); %d endpoint(s) left.", redact(endpoint.url), failure, left
+        )
 
-    async def _send(self, endpoint: Endpoint, request: SampleRequest, params: SamplingParams) -> GeneratedSample:
+    async def _send(
+        self, endpoint: Endpoint, request: SampleRequest, params: SamplingParams
+    ) -> GeneratedSample:
         if endpoint.protocol == "tgi":
             return await self._send_tgi(endpoint, request, params)
         return await self._send_openai(endpoint, request, params)
 
-    async def _send_openai(self, endpoint: Endpoint, request: SampleRequest, params: SamplingParams) -> GeneratedSample:
+    async def _send_openai(
+        self, endpoint: Endpoint, request: SampleRequest, params: SamplingParams
+    ) -> GeneratedSample:
         if endpoint.top_k_style == "field":
             extra = {"top_k": params.top_k}
         else:  # transformers serve: the whole decoder as a GenerationConfig JSON, top-k included
-            extra = {"generation_config": json.dumps({
-                "do_sample": True, "temperature": params.temperature, "top_k": params.top_k,
-                "top_p": params.top_p, "max_new_tokens": params.max_new_tokens,
-            })}
+            extra = {
+                "generation_config": json.dumps(
+                    {
+                        "do_sample": True,
+                        "temperature": params.temperature,
+                        "top_k": params.top_k,
+                        "top_p": params.top_p,
+                        "max_new_tokens": params.max_new_tokens,
+                    }
+                )
+            }
         output = await endpoint.client.chat_completion(
             messages=request.prompt.messages,
             model=endpoint.served_name,
@@ -513,7 +572,9 @@ class EndpointEngine:
             model_revision=model_revision or endpoint.model_revision,
         )
 
-    async def _send_tgi(self, endpoint: Endpoint, request: SampleRequest, params: SamplingParams) -> GeneratedSample:
+    async def _send_tgi(
+        self, endpoint: Endpoint, request: SampleRequest, params: SamplingParams
+    ) -> GeneratedSample:
         tokenizer = self._load_tokenizer(endpoint.model_id)
         prompt_text, prompt_tokens = self._render(tokenizer, request.prompt.messages)
         stop = [tokenizer.eos_token] if getattr(tokenizer, "eos_token", None) else None
@@ -572,7 +633,9 @@ class EndpointEngine:
         results: queue.Queue = queue.Queue()
         stop = threading.Event()
         thread = threading.Thread(
-            target=lambda: asyncio.run(self._produce(requests, params, results, stop)), name="ssd-endpoint", daemon=True
+            target=lambda: asyncio.run(self._produce(requests, params, results, stop)),
+            name="ssd-endpoint",
+            daemon=True,
         )
         thread.start()
         try:
@@ -606,7 +669,11 @@ class EndpointEngine:
                 try:
                     sample = await self._with_retries(None, request, params)
                 except PermanentError as error:
-                    fatal.append(SSDError(f"{error}{_hint(error.status)} Samples finished so far are kept; rerun to resume."))
+                    fatal.append(
+                        SSDError(
+                            f"{error}{_hint(error.status)} Samples finished so far are kept; rerun to resume."
+                        )
+                    )
                     return
                 except SSDError as error:
                     fatal.append(error)
@@ -625,8 +692,16 @@ class EndpointEngine:
                 if e.client is not None:
                     await e.client.close()
             elapsed = time.perf_counter() - start
-            per_endpoint = ", ".join(f"{redact(e.url)}: {e.completed}" + ("" if e.alive else " (out)") for e in self.endpoints)
-            logger.info("Endpoint engine: %d tokens in %.1fs (%.1f tok/s); per endpoint %s", tokens, elapsed, tokens / max(elapsed, 1e-9), per_endpoint)
+            per_endpoint = ", ".join(
+                f"{redact(e.url)}: {e.completed}" + ("" if e.alive else " (out)") for e in self.endpoints
+            )
+            logger.info(
+                "Endpoint engine: %d tokens in %.1fs (%.1f tok/s); per endpoint %s",
+                tokens,
+                elapsed,
+                tokens / max(elapsed, 1e-9),
+                per_endpoint,
+            )
             results.put(_Finished(fatal[0] if fatal else None))
 
 

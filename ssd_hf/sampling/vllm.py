@@ -57,7 +57,15 @@ class VLLMEngine:
     # vLLM spreads one process's work over its own tensor/data-parallel workers.
     data_parallel = False
 
-    def __init__(self, model_name_or_path: str, config=None, tokenizer=None, revision: str | None = None, llm=None, **_unused):
+    def __init__(
+        self,
+        model_name_or_path: str,
+        config=None,
+        tokenizer=None,
+        revision: str | None = None,
+        llm=None,
+        **_unused,
+    ):
         try:
             import vllm
         except ImportError:
@@ -115,7 +123,11 @@ class VLLMEngine:
             ids = apply_chat_template(self.tokenizer, request.prompt.messages, self.use_chat_template)
             by_id[request.key] = request
             prompt_lengths[request.key] = len(ids)
-            engine.add_request(request.key, TokensPrompt(prompt_token_ids=ids), vllm_sampling_params(params, request.seed, stops))
+            engine.add_request(
+                request.key,
+                TokensPrompt(prompt_token_ids=ids),
+                vllm_sampling_params(params, request.seed, stops),
+            )
         try:
             while engine.has_unfinished_requests():
                 for output in engine.step():
