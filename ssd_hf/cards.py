@@ -242,13 +242,19 @@ def _eval_results(results: list[dict], base_model: str | None, model_name: str):
     return entries
 
 
-def render_model_card(model_dir: str, results: list[dict] | None, repo_id: str | None = None) -> str:
-    """README.md for a trained SSD model or adapter from its ssd_provenance.json and optional results."""
+def render_model_card(model_dir: str, results: list[dict] | None, repo_id: str | None = None,
+                      samples_repo_id: str | None = None) -> str:
+    """README.md for a trained SSD model or adapter from its ssd_provenance.json and optional results.
+
+    `samples_repo_id`: where local samples were published; `hub.push_model` also records it in the pushed ssd_provenance.json.
+    """
     from huggingface_hub import ModelCardData
 
     provenance = _read_json(os.path.join(model_dir, "ssd_provenance.json"))
     if provenance is None:
         raise SSDError(f"{model_dir} has no ssd_provenance.json; push a model saved by `ssd-hf train`.")
+    if samples_repo_id:
+        provenance["samples_dataset"] = samples_repo_id
     is_adapter = os.path.isfile(os.path.join(model_dir, "adapter_config.json"))
     base_model = provenance.get("base_model")
     base_hub_id = _hub_id(base_model)

@@ -60,7 +60,8 @@ RESULTS_DIR = "results"
 HISTOGRAM_PATH = "assets/completion_lengths.png"
 RESULTS_PLOT_PATH = "assets/results.png"
 # Files a trainer leaves in its output dir that are not part of the published model (or may hold secrets).
-MODEL_EXCLUDE_PREFIXES = ("checkpoint-", "runs/", ".")
+MODEL_EXCLUDE_PREFIXES = ("checkpoint-", ".")
+MODEL_EXCLUDE_DIRS = {"runs", "wandb", "__pycache__"}
 MODEL_EXCLUDE_NAMES = {"training_args.bin", "optimizer.pt", "scheduler.pt", "rng_state.pth", "trainer_state.json"}
 RETRY_DELAYS = (1.0, 2.0, 4.0)
 LOGIN_HINT = "log in with `hf auth login` or set HF_TOKEN to a token with write access"
@@ -185,7 +186,9 @@ def _model_files(model_dir: str) -> dict[str, str]:
     files = {}
     for root, dirs, filenames in os.walk(model_dir):
         rel_root = os.path.relpath(root, model_dir)
-        dirs[:] = [d for d in dirs if not d.startswith(MODEL_EXCLUDE_PREFIXES)]
+        # Samples dirs (pushed separately as datasets) and trainer leftovers stay out of the model repo.
+        dirs[:] = [d for d in dirs if not d.startswith(MODEL_EXCLUDE_PREFIXES) and d not in MODEL_EXCLUDE_DIRS
+                   and not os.path.isdir(os.path.join(root, d, ".store"))]
         for name in filenames:
             rel = name if rel_root == "." else f"{rel_root}/{name}".replace(os.sep, "/")
             if name in MODEL_EXCLUDE_NAMES or name.startswith(".") or name == "README.md":
@@ -218,16 +221,25 @@ def results_name(result: dict) -> str:
     return f"{RESULTS_DIR}/{result.get('benchmark', 'custom')}-{model}-{stable_hash(config)[:8]}.json"
 
 
-def push_model(model_dir: str, repo_id: str, private: bool = False, token: str | None = None, results=None) -> str:
-    """Push a trained adapter or full model with its model card; return the commit URL."""
+def push_model(model_dir: str, repo_id: str, private: bool = False, token: str | None = None, results=None,
+               samples_repo_id: str | None = None) -> str:
+    """Push a trained adapter or full model with its model card; return the commit URL.
+
+    `samples_repo_id` names the Hub dataset the local samples were pushed to, for the card's `datasets`.
+    """
     from . import cards
 
     _check_token(_api(token), f"pushing to repo {repo_id}")
     files: dict[str, bytes | str] = dict(_model_files(model_dir))
+    if samples_repo_id and os.path.isfile(os.path.join(model_dir, PROVENANCE_FILE)):
+        with open(os.path.join(model_dir, PROVENANCE_FILE), encoding="utf-8") as handle:
+            recorded = json.load(handle)
+        recorded["samples_dataset"] = samples_repo_id  # later card rewrites (push results) read it from the repo
+        files[PROVENANCE_FILE] = json.dumps(recorded, indent=2).encode()
     loaded = sorted(_load_results(results), key=results_name)
     for result in loaded:
         files[results_name(result)] = json.dumps(result, indent=2, sort_keys=True).encode()
-    files["README.md"] = cards.render_model_card(model_dir, loaded or None, repo_id).encode()
+    files["README.md"] = cards.render_model_card(model_dir, loaded or None, repo_id, samples_repo_id).encode()
     plot = cards.results_plot_png(loaded) if loaded else None
     if plot:
         files[RESULTS_PLOT_PATH] = plot

@@ -78,3 +78,14 @@ def test_model_push_refuses_missing_provenance_and_bad_dirs(tmp_path):
         cards.render_model_card(model_dir, None)
     with pytest.raises(SSDError, match="neither adapter_config.json nor config.json"):
         hub._model_files(str(tmp_path))
+
+
+def test_model_files_leave_out_samples_dirs_and_trainer_state(tmp_path):
+    model_dir = _model_dir(tmp_path, adapter=True)
+    make_samples_dir(f"{model_dir}/samples")
+    for leftover in ("training_args.bin", "checkpoint-5/optimizer.pt", "runs/events", ".hidden"):
+        (tmp_path / "adapter" / leftover).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / "adapter" / leftover).write_bytes(b"x")
+    assert sorted(hub._model_files(model_dir)) == ["adapter_config.json", "ssd_provenance.json"]
+    text = cards.render_model_card(model_dir, None, "me/m", samples_repo_id="me/m-samples")
+    assert ModelCard(text).data.datasets == ["me/m-samples"]
