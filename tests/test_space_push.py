@@ -104,7 +104,8 @@ def test_space_config_env_override_and_recommended_decoding(tmp_path, monkeypatc
 
 
 def test_push_to_loopback_hub_uploads_once_and_never_the_token(tmp_path):
-    """The real client pushes the Space to a loopback Hub (tests/hub_server.py) from a subprocess."""
+    """The real client pushes the Space to a loopback Hub (tests/hub_server.py) from a subprocess, and the
+    Space pulls a Hub model's results from it."""
     import secrets
 
     hub_server = pytest.importorskip("hub_server")
@@ -122,14 +123,26 @@ def test_push_to_loopback_hub_uploads_once_and_never_the_token(tmp_path):
         "push = ['space', 'push', '--repo_id', 'tester/ssd-demo', '--from_dir', sys.argv[1]]\n"
         "codes = [main(push), main(push), main([*push, '--token', sys.argv[2]])]\n"
         "print('codes', *codes)\n"
+        # a model repo with results, as `ssd-hf push results` leaves it; the Space pulls them by Hub id
+        "from huggingface_hub import HfApi\n"
+        "api = HfApi()\n"
+        "api.create_repo('tester/qwen3-ssd')\n"
+        "api.upload_file(path_or_fileobj=sys.argv[3].encode(), path_in_repo='results/lcb-v6-ssd.json', repo_id='tester/qwen3-ssd')\n"
+        "sys.path.insert(0, sys.argv[4])\n"
+        "import results_charts, demo_config\n"
+        "found = results_charts.find_results(demo_config.ModelSpec('SSD', 'tester/qwen3-ssd'))\n"
+        "print('pulled', results_charts.headline(found)['aggregates']['all']['pass@1']['value'])\n"
     )
     with hub_server.FakeHub({token: "tester"}) as hub:
         env = {**os.environ, "HF_ENDPOINT": hub.url, "HF_HUB_OFFLINE": "0", "HF_HOME": str(tmp_path / "home"),
                "HF_HUB_DISABLE_TELEMETRY": "1", "HF_HUB_DISABLE_XET": "1", "HF_TOKEN": token}
-        run = subprocess.run([sys.executable, "-c", script, str(stage), "hf_" + secrets.token_hex(16)], cwd=tmp_path,
-                             env=env, capture_output=True, text=True, timeout=120)
+        results = open(_results_file(tmp_path / "ssd.json")).read()
+        run = subprocess.run([sys.executable, "-c", script, str(stage), "hf_" + secrets.token_hex(16), results,
+                              os.path.join(ROOT, "spaces_demo")], cwd=tmp_path, env=env, capture_output=True, text=True,
+                             timeout=120)
         assert run.returncode == 0, run.stderr[-2000:]
         assert "codes 0 0 2" in run.stdout, run.stderr[-2000:]
+        assert "pulled 0.4" in run.stdout, run.stderr[-2000:]
         assert run.stdout.count(f"Space pushed: {hub.url}/spaces/tester/ssd-demo") == 2
         space = hub.repo("space", "tester/ssd-demo")
         files = space.commits[-1].files
