@@ -11,6 +11,7 @@ temperature -> top-k -> top-p -> multinomial sample, with min-p and every penalt
 
 from __future__ import annotations
 
+import copy
 import logging
 import os
 import time
@@ -204,10 +205,11 @@ class TransformersEngine:
                 attention[row, width - len(ids) :] = 1
             # A padded batch runs until its longest member stops: the cost continuous batching avoids.
             budgets = [token_budget(by_key[k], params) for k in batch]
+            batch_config = copy.deepcopy(gen_config)
+            batch_config.max_new_tokens = max(budgets)
             with torch.no_grad():
                 output = self.model.generate(
-                    input_ids=input_ids.to(device), attention_mask=attention.to(device), generation_config=gen_config,
-                    max_new_tokens=max(budgets),
+                    input_ids=input_ids.to(device), attention_mask=attention.to(device), generation_config=batch_config
                 )
             for row, key in enumerate(batch):
                 tokens = output[row, width:].tolist()[: budgets[row]]
