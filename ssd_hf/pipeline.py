@@ -120,9 +120,12 @@ def push_all(trainer, config: SSDConfig) -> None:
     if not trainer.accelerator.is_main_process:
         return
     repo_id = config.hub_model_id or os.path.basename(os.path.abspath(config.output_dir))
+    samples_repo_id = config.samples_dataset
     if not config.samples_dataset:
-        hub.push_samples(config.resolved_samples_dir(), f"{repo_id}-samples", private=bool(config.hub_private_repo), token=config.hub_token)
-    hub.push_model(config.output_dir, repo_id, private=bool(config.hub_private_repo), token=config.hub_token)
+        samples_repo_id = f"{repo_id}-samples"
+        hub.push_samples(config.resolved_samples_dir(), samples_repo_id, private=bool(config.hub_private_repo), token=config.hub_token)
+    hub.push_model(config.output_dir, repo_id, private=bool(config.hub_private_repo), token=config.hub_token,
+                   samples_repo_id=samples_repo_id)
 
 
 def summary(lines: dict) -> str:
