@@ -137,6 +137,22 @@ def run_recipe(script_args, config, model_args, recipe: RecipeArguments) -> dict
     return produced
 
 
+def init_distributed_state() -> None:
+    """Set up the process group before sampling, so sampling shards over the same ranks training uses.
+
+    A multi-process launch (`accelerate launch --multi_gpu --num_processes N`, torchrun) on a machine with no
+    GPU runs on CPU with gloo: accelerate only forms a CPU group when asked (`ACCELERATE_USE_CPU`), and
+    TrainingArguments re-creates the state from that same variable, so both stages agree.
+    """
+    import torch
+    from accelerate import PartialState
+    from accelerate.utils import parse_flag_from_env
+
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not torch.cuda.is_available():
+        os.environ["ACCELERATE_USE_CPU"] = "true"
+    PartialState(cpu=parse_flag_from_env("ACCELERATE_USE_CPU"))
+
+
 def main(argv: list[str], default_config: str | None = None) -> int:
     """Entry of `recipes/<model>.py`: the recipe's YAML unless `--config` is given, then CLI overrides."""
     import sys
@@ -144,6 +160,7 @@ def main(argv: list[str], default_config: str | None = None) -> int:
     if default_config and "--config" not in argv:
         argv = ["--config", default_config, *argv]
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    init_distributed_state()
     try:
         produced = run_recipe(*parse_recipe_args(argv))
     except SSDError as error:
