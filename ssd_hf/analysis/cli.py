@@ -46,14 +46,21 @@ def analyze_main(argv: list[str]) -> int:
     from .tokens import analyze
 
     parser = argparse.ArgumentParser(prog="ssd-hf analyze", description=analyze_main.__doc__)
-    parser.add_argument("--base", required=True, help="base model (Hub id or folder)")
-    parser.add_argument("--ssd", required=True, help="SSD model (Hub id or folder; a full model)")
-    parser.add_argument("--samples", required=True, help="samples dataset folder, or a JSONL/Parquet with prompt and completion")
+    parser.add_argument("--base", help="base model (Hub id or folder)")
+    parser.add_argument("--ssd", help="SSD model (Hub id or folder; a full model)")
+    parser.add_argument("--samples", help="samples dataset folder, or a JSONL/Parquet with prompt and completion")
+    parser.add_argument("--composition", nargs="+", metavar="RESULTS_JSON",
+                        help="instead: evaluation results over a (T_train, T_eval) sweep -> T_eff table and quadratic fit")
+    parser.add_argument("--t_train", type=float, help="T_train of every --composition file (default: from the sweep or provenance)")
     parser.add_argument("--output", required=True, help="folder for token_stats.json and the PNG panels")
     parser.add_argument("--max_samples", type=int, default=32)
     parser.add_argument("--top_k", type=int, default=20)
     parser.add_argument("--top_p", type=float, default=0.8)
     args = parser.parse_args(argv)
+    if args.composition:
+        return _composition(args.composition, args.t_train, args.output)
+    if not (args.base and args.ssd and args.samples):
+        raise SSDError("ssd-hf analyze needs --base, --ssd and --samples (or --composition RESULTS_JSON ...).")
     samples = load_samples(args.samples) if os.path.isdir(args.samples) else load_dataset_any(args.samples)
     if "prompt" not in samples.column_names or "completion" not in samples.column_names:
         raise SSDError(f"{args.samples} needs 'prompt' and 'completion' columns; give an ssd-hf samples dataset.")
@@ -63,4 +70,24 @@ def analyze_main(argv: list[str]) -> int:
         labels = stats[name]["labels"]
         print(f"{name:6} {stats[name]['positions']:>9} {labels['lock']:>6} {labels['fork']:>6} {labels['other']:>6}")
     print("written:", ", ".join([os.path.join(args.output, "token_stats.json"), *stats["plots"]]))
+    return 0
+
+
+def _composition(paths: list[str], t_train: float | None, output_dir: str) -> int:
+    """Print the T_eff table and quadratic fit; write composition.json and composition.png."""
+    from . import composition
+
+    points = [point for path in paths for point in composition.points_from_results(path, t_train)]
+    fit = composition.fit_quadratic(points)
+    rows = composition.table(points)
+    print(f"{'T_train':>7} {'T_eval':>7} {'T_eff':>7} {'pass@1':>8}")
+    for row in rows:
+        print(f"{row['t_train']:>7.3f} {row['t_eval']:>7.3f} {row['t_eff']:>7.3f} {100 * row['score']:>7.2f}%")
+    peak = "none (opens upwards)" if fit.peak_t_eff is None else f"{fit.peak_t_eff:.3f}"
+    print(f"quadratic fit in T_eff: R^2 = {fit.r2:.3f}, peak T_eff = {peak}")
+    os.makedirs(output_dir, exist_ok=True)
+    with open(os.path.join(output_dir, "composition.json"), "w") as handle:
+        json.dump({"points": rows, "fit": fit.to_dict()}, handle, indent=2)
+    png = composition.composition_plot(points, fit, os.path.join(output_dir, "composition.png"))
+    print("written:", os.path.join(output_dir, "composition.json") + ",", png)
     return 0

@@ -75,3 +75,12 @@ def token_panels(stats: dict, output_dir: str) -> list[str]:
     save(fig, ax, "entropy_by_top20_mass.png", "Entropy after truncation by top-20 mass", "eval temperature",
          "mean entropy (nats)")
     return paths
+
+
+def save(fig, path: str) -> str:
+    """Write one figure as a PNG (creating its folder) and free it."""
+    fig.tight_layout()
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+    return path
