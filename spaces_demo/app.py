@@ -39,7 +39,7 @@ INTRO = """# SSD side by side
 temperature, fine-tune on those raw samples, decode at a separately chosen temperature. Pick a problem,
 press **Generate**, and compare the models; **Tokens** shows where each model is sure (locks) or
 undecided (forks); **Results** shows measured pass@k with 95% confidence intervals."""
-LABEL_COLOURS = {"lock": "#9ecae1", "fork": "#fdae6b", "other": "transparent"}
+LABEL_COLOURS = {"lock": "#9ecae1", "fork": "#fdae6b", "other": "#f1f1f3"}
 
 
 def _messages(question: str, starter_code: str) -> list[dict]:
@@ -73,7 +73,7 @@ def tokens_html(stats: list[TokenStat], colour_by: str, scale: float) -> str:
         legend = (f'<span style="background:{_entropy_colour(0, 1)}">&nbsp;0 nats&nbsp;</span> to '
                   f'<span style="background:{_entropy_colour(1, 1)}">&nbsp;{scale:.1f} nats&nbsp;</span>')
     else:
-        legend = " ".join(f'<span style="background:{LABEL_COLOURS[k]}">&nbsp;{k}&nbsp;</span>' for k in ("lock", "fork"))
+        legend = " ".join(f'<span style="background:{colour}">&nbsp;{k}&nbsp;</span>' for k, colour in LABEL_COLOURS.items())
     return (f'<div class="ssd-token-summary">{summary}<br>{legend}</div>'
             f'<div class="ssd-tokens" style="white-space:pre-wrap;font-family:monospace;line-height:1.7;color:#111">'
             f"{''.join(spans)}</div>")
