@@ -47,3 +47,10 @@ def test_toy_json_command(tmp_path):
     assert set(rows[3]) == {"eval_top_p", "base_best", "student_best"}
     assert set(rows[3]["student_best"]) == {"success", "temperature"}
     assert (tmp_path / "toy_sweep_top_p_0.80.png").stat().st_size > 10_000
+
+
+def test_batched_sweep_equals_one_warper_chain_per_temperature():
+    student = toy.ssd_student(0.9, 0.85)
+    grid = [0.3, 0.638, 1.0, 2.094, 2.9]
+    for model in (toy.BASE, student):
+        assert list(toy.sweep(model, 0.80, grid)) == pytest.approx([toy.success(model, t, 0, 0.80) for t in grid], abs=1e-12)

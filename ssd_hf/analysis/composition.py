@@ -71,8 +71,11 @@ def points_from_results(path: str, t_train: float | None = None, metric: str = "
     T_train comes from the argument, else from each sweep entry's t_eff / temperature, else from an
     `ssd_provenance.json` next to the evaluated model when the model is a local folder.
     """
-    with open(path) as handle:
-        results = json.load(handle)
+    try:
+        with open(path) as handle:
+            results = json.load(handle)
+    except (OSError, ValueError) as error:
+        raise SSDError(f"cannot read evaluation results {path} ({error}); give results.json files written by ssd-hf eval.") from error
     config = results.get("config", {})
     if t_train is None:
         model = config.get("model", "")
