@@ -14,6 +14,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from urllib.parse import urlparse
@@ -62,6 +63,39 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
+class ProxyRecorder:
+    """A listening socket set as the app's HTTP(S) proxy: any outgoing request from the server is recorded."""
+
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen()
+        self.sock.settimeout(0.2)
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
+        self.seen: list[bytes] = []
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self):
+        while not self.stop.is_set():
+            try:
+                connection, _ = self.sock.accept()
+            except OSError:
+                continue
+            with connection:
+                connection.settimeout(1)
+                try:
+                    self.seen.append(connection.recv(200))
+                except OSError:
+                    self.seen.append(b"?")
+
+    def close(self):
+        self.stop.set()
+        self.thread.join()
+        self.sock.close()
+
+
 @pytest.fixture(scope="module")
 def space(tmp_path_factory, tiny_qwen3, tiny_llama):
     """The app as a subprocess with three panes: two tiny models that load and one path that does not exist."""
@@ -92,6 +126,10 @@ def space(tmp_path_factory, tiny_qwen3, tiny_llama):
     env = {**os.environ, "SSD_SPACE_CONFIG": str(config), "GRADIO_SERVER_NAME": "127.0.0.1",
            "GRADIO_SERVER_PORT": str(port), "GRADIO_ANALYTICS_ENABLED": "False", "HF_HUB_OFFLINE": "1"}
     env.pop("SSD_SPACE_MODELS", None)
+    proxy = ProxyRecorder()  # the server must not phone home: anything it sends outside 127.0.0.1 lands here
+    env.update({"HTTP_PROXY": proxy.url, "HTTPS_PROXY": proxy.url, "ALL_PROXY": proxy.url,
+                "http_proxy": proxy.url, "https_proxy": proxy.url, "NO_PROXY": "127.0.0.1,localhost",
+                "no_proxy": "127.0.0.1,localhost"})
     log = open(work / "app.log", "w")
     process = subprocess.Popen([sys.executable, APP], cwd=work, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/"
@@ -113,6 +151,8 @@ def space(tmp_path_factory, tiny_qwen3, tiny_llama):
     except subprocess.TimeoutExpired:
         process.kill()
     log.close()
+    proxy.close()
+    assert not proxy.seen, f"the app tried to reach the network through the proxy: {proxy.seen}"
 
 
 @pytest.fixture(scope="module")
