@@ -103,7 +103,10 @@ def test_recipe_smoke(name, request, tmp_path, monkeypatch):
 
     model = request.getfixturevalue(FAMILY.get(name, "tiny_qwen3"))
     out = str(tmp_path / "out")
-    run_script(name, smoke_overrides(model, out), monkeypatch)
+    lora = name == "qwen3_30b_thinking"  # the documented LoRA variant, on the MoE family
+    lora_args = ["--use_peft", "true", "--lora_r", "8", "--lora_alpha", "16", "--lora_dropout", "0.0",
+                 "--lora_target_modules", "all-linear", "--learning_rate", "1.0e-4"]
+    run_script(name, smoke_overrides(model, out) + (lora_args if lora else []), monkeypatch)
     _, (t_train, k_train, p_train), (t_eval, k_eval, p_eval) = PAPER_TABLE3[name]
 
     samples = load_samples(os.path.join(out, "samples"))
@@ -115,12 +118,16 @@ def test_recipe_smoke(name, request, tmp_path, monkeypatch):
         provenance = json.load(f)
     assert provenance["sampling"]["temperature"] == t_train
     assert provenance["num_train_records"] == 2
-    assert os.path.isfile(os.path.join(out, "model.safetensors"))
-    with open(os.path.join(out, "config.json")) as f:
-        model_config = json.load(f)
-    if "30b" in name:  # the MoE recipe's load-balancing loss reached the model (TRL turns on router logits)
-        assert model_config["output_router_logits"] is True
-        assert model_config["router_aux_loss_coef"] == 0.001
+    if lora:
+        assert provenance["adapter"] is True
+        assert os.path.isfile(os.path.join(out, "adapter_model.safetensors"))
+    else:
+        assert os.path.isfile(os.path.join(out, "model.safetensors"))
+        with open(os.path.join(out, "config.json")) as f:
+            model_config = json.load(f)
+        if "30b" in name:  # the MoE recipe's load-balancing loss reached the model (TRL turns on router logits)
+            assert model_config["output_router_logits"] is True
+            assert model_config["router_aux_loss_coef"] == 0.001
 
     with open(os.path.join(out, "eval", "results.json")) as f:
         results = json.load(f)
