@@ -91,7 +91,7 @@ def points_from_results(path: str, t_train: float | None = None, metric: str = "
         value = entry.get("aggregates", {}).get("all", {}).get(metric, {}).get("value")
         trained = t_train
         if trained is None and entry.get("t_eff") is not None and t_eval:
-            trained = float(entry["t_eff"]) / float(t_eval)
+            trained = round(float(entry["t_eff"]) / float(t_eval), 6)  # one group per T_train despite float error
         if t_eval is None or value is None or trained is None:
             raise SSDError(f"{path}: cannot tell T_train, T_eval or {metric}; pass --t_train or evaluate a model with ssd_provenance.json.")
         points.append(Point(float(trained), float(t_eval), float(value)))
