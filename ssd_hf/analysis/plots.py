@@ -67,10 +67,11 @@ def token_panels(stats: dict, output_dir: str) -> list[str]:
         save(fig, ax, name, f"{title} (top-k {stats['top_k']}, top-p {stats['top_p']})", "eval temperature", ylabel)
 
     fig, ax = plt.subplots(figsize=(6.4, 4.0), dpi=110)
-    for model, style in (("base", "--"), ("ssd", "-")):
-        for bucket, values in stats[model]["entropy_by_top20_mass"].items():
+    styles = ("-", "--", ":")  # one line style per top-20 mass bucket; colours stay per model as in the other panels
+    for model in ("base", "ssd"):
+        for style, (bucket, values) in zip(styles, stats[model]["entropy_by_top20_mass"].items()):
             if any(v is not None for v in values):
-                ax.plot(temperatures, [float("nan") if v is None else v for v in values], style,
+                ax.plot(temperatures, [float("nan") if v is None else v for v in values], style, color=colors[model],
                         label=f"{model}, top-20 mass {bucket}")
     save(fig, ax, "entropy_by_top20_mass.png", "Entropy after truncation by top-20 mass", "eval temperature",
          "mean entropy (nats)")
