@@ -1,6 +1,6 @@
 """Training benchmark: SSDTrainer with padding-free batches vs padded batches on the same samples, one run.
 
-    python benchmarks/bench_training.py [--samples 64 --steps 6 --batch 8] [--append]
+    python benchmarks/bench_training.py [--samples 32 --steps 3 --batch 4] [--append]
 
 Samples: `--samples` prompt/completion rows whose completion lengths are log-normal (median 96 words,
 sigma 0.8, capped at 480), the same rows for both modes. Model: random-weight ~19M Qwen3 on CPU.
@@ -47,7 +47,7 @@ def run(mode: str, data, args, out_dir: str) -> dict:
     torch.manual_seed(0)
     model = qwen3_model("qwen3-cpu-25m")
     cfg = SSDConfig(output_dir=os.path.join(out_dir, mode), max_steps=args.steps, per_device_train_batch_size=args.batch,
-                    learning_rate=1e-4, report_to="none", save_strategy="no", gradient_checkpointing=False,
+                    learning_rate=1e-4, report_to="none", save_strategy="no",
                     max_length=None, logging_steps=args.steps, padding_free=mode == "padding-free",
                     drop_empty_and_stubs=False, disable_tqdm=True, use_cpu=True)
     trainer = SSDTrainer(model=model, args=cfg, train_dataset=data, processing_class=build_tiny_tokenizer())
@@ -72,9 +72,9 @@ def run(mode: str, data, args, out_dir: str) -> dict:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--samples", type=int, default=64)
-    ap.add_argument("--steps", type=int, default=6)
-    ap.add_argument("--batch", type=int, default=8)
+    ap.add_argument("--samples", type=int, default=32)
+    ap.add_argument("--steps", type=int, default=3)
+    ap.add_argument("--batch", type=int, default=4)
     ap.add_argument("--append", action="store_true", help="append the table to benchmarks/RESULTS.md")
     args = ap.parse_args(argv)
     data = samples_dataset(args.samples)
