@@ -201,6 +201,8 @@ def main():
     ap.add_argument("--cap", type=int, default=1024)
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--skip", default="")
+    ap.add_argument("--train-batch", type=int, default=8)
+    ap.add_argument("--train-length", type=int, default=2048, help="longest training sample, words")
     ap.add_argument("--only", default="", help="comma-separated steps, e.g. training,sampling:qwen3-4b")
     args = ap.parse_args()
     import transformers
@@ -220,7 +222,7 @@ def main():
             if step.startswith("sampling:"):
                 sampling(step.split(":")[1], args.requests, args.median, args.cap, args.batch, bw, flops)
             elif step == "training":
-                training("qwen3-0.6b", 128, 12, 8, 2048, flops)
+                training("qwen3-0.6b", 128, 12, args.train_batch, args.train_length, flops)
             else:
                 smoke("qwen3-0.6b")
         except Exception as exc:  # keep the other steps' figures
