@@ -186,6 +186,9 @@ def main() -> None:
     parser.add_argument("--prompts", type=int, default=128)
     parser.add_argument("--max-new-tokens", type=int, default=32)
     parser.add_argument("--concurrency", default="1,4,16,64")
+    parser.add_argument(
+        "--tserve-prompts", type=int, default=32, help="prompts for transformers serve (one request at a time: slow)"
+    )
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--append", action="store_true", help="append the section to benchmarks/RESULTS.md")
     parser.add_argument("--inner-vllm", action="store_true", help=argparse.SUPPRESS)
@@ -206,15 +209,17 @@ def main() -> None:
         f"\n## Endpoint and vLLM engines ({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
         f"{platform.machine()}, {os.cpu_count()} cores)\n",
         f"Command: `python benchmarks/bench_endpoint.py --prompts {n} --max-new-tokens {m} "
-        f"--concurrency {args.concurrency} --repeats {args.repeats}`\n",
+        f"--concurrency {args.concurrency} --repeats {args.repeats} --tserve-prompts {args.tserve_prompts}`\n",
         f"Tiny Qwen3 (2 layers, hidden 64, head_dim 32, random weights), {n} prompts, {m} new tokens each, "
-        f"T={T}, top-k {TOP_K}, top-p {TOP_P}; completion tokens/s. Servers on 127.0.0.1, CPU only.\n",
+        f"T={T}, top-k {TOP_K}, top-p {TOP_P}; completion tokens/s. Servers on 127.0.0.1, CPU only. "
+        f"`transformers serve` (no continuous batching: it generates one request at a time) gets "
+        f"{args.tserve_prompts} prompts, one run per level.\n",
         "| server | concurrency | endpoint engine tok/s | samples/s | bare openai client tok/s |",
         "|---|---|---|---|---|",
     ]
     with transformers_serve(model, cache) as url:
         for c in levels:
-            r = endpoint_throughput(url, model, n, c, m)
+            r = endpoint_throughput(url, model, args.tserve_prompts, c, m)
             lines.append(
                 f"| transformers serve | {c} | {r['tok_s']:.0f} | {r['samples'] / r['seconds']:.1f} | - |"
             )

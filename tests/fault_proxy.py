@@ -32,11 +32,13 @@ class FaultProxy:
         delay_s: float = 0.0,
         fault_gets: bool = False,
         reject_status: int | None = None,
+        reject_after: int | None = None,
     ):
         parts = urlsplit(upstream)
         self.upstream_host, self.upstream_port = parts.hostname, parts.port
         self.fault_rate, self.faults, self.slow_s, self.delay_s = fault_rate, faults, slow_s, delay_s
         self.fault_gets, self.reject_status = fault_gets, reject_status
+        self.reject_after = reject_after  # with reject_status: reject only once this many POSTs went through
         self.rng = random.Random(seed)
         self.dead = False
         self.lock = threading.Lock()
@@ -105,7 +107,8 @@ class FaultProxy:
                 with proxy.lock:
                     if self.headers.get("Authorization"):
                         proxy.auth_headers.append(self.headers["Authorization"])
-                if method == "POST" and proxy.reject_status:
+                passed = proxy.counts["forwarded_POST"]
+                if method == "POST" and proxy.reject_status and passed >= (proxy.reject_after or 0):
                     proxy.counts["rejected"] += 1
                     return self._reply(proxy.reject_status, b'{"error": "unsupported parameter: top_k"}')
                 fault = proxy._choose(method)

@@ -148,6 +148,28 @@ def test_rejected_parameter_is_one_clear_line(tserve, tiny_qwen3, tmp_path):
     assert "rejects top_k=20" in message and "unsupported parameter: top_k" in message
 
 
+def test_permanent_error_mid_run_keeps_finished_samples(tserve, tiny_qwen3, tmp_path):
+    samples_dir = str(tmp_path / "samples")
+    # The server starts refusing a parameter after 2 probe requests and 10 samples.
+    with FaultProxy(tserve, reject_status=400, reject_after=12) as proxy:
+        config = make_config(tmp_path, [proxy.url], concurrency=2, sampling_batch_size=100)
+        prompts = prompt_items(config, 24)
+        with pytest.raises(SSDError) as error:
+            sample_with(config, tiny_qwen3, prompts, samples_dir)
+        assert (
+            "\n" not in str(error.value)
+            and "HTTP 400" in str(error.value)
+            and "rerun to resume" in str(error.value)
+        )
+        kept = shard_keys(samples_dir)
+        assert len(kept) >= 10  # written although the shard was not full when the error came
+        proxy.reject_status = None
+        _, dataset = sample_with(config, tiny_qwen3, prompts, samples_dir)
+    assert dataset.num_rows == 24
+    keys = shard_keys(samples_dir)
+    assert len(keys) == len(set(keys)) == 24
+
+
 def run_cli(args, **kwargs) -> subprocess.Popen:
     env = dict(os.environ, HF_HUB_OFFLINE="1", TOKENIZERS_PARALLELISM="false")
     return subprocess.Popen(
@@ -266,7 +288,7 @@ def test_repeated_endpoint_flags_merge():
     ("overrides", "needle"),
     [
         ({"endpoint": None}, "needs at least one server"),
-        ({"endpoint": ["tgi-0:8080"]}, "not an http(s) URL"),
+        ({"endpoint": ["tgi-0:8080"]}, r"not an http\(s\) URL"),
         ({"endpoint_protocol": "grpc"}, "endpoint_protocol"),
         ({"concurrency": 0}, "concurrency"),
     ],

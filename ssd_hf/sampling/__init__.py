@@ -120,17 +120,19 @@ def write_as_finished(
     buffer, written, tokens = [], 0, 0
     start = last_flush = time.perf_counter()
     with tqdm(total=total, desc=f"Sampling ({engine.name})", unit="sample", disable=not show_progress) as bar:
-        for sample in samples:
-            buffer.append(to_record(sample, engine, params, store.config_hash))
-            tokens += sample.completion_tokens
-            bar.update(1)
-            bar.set_postfix(tok_s=f"{tokens / max(time.perf_counter() - start, 1e-9):.1f}", refresh=False)
-            if len(buffer) >= shard_size or time.perf_counter() - last_flush > flush_seconds:
-                store.write_shard(buffer)
-                written += len(buffer)
-                buffer, last_flush = [], time.perf_counter()
-        store.write_shard(buffer)
-        written += len(buffer)
+        try:
+            for sample in samples:
+                buffer.append(to_record(sample, engine, params, store.config_hash))
+                tokens += sample.completion_tokens
+                bar.update(1)
+                bar.set_postfix(tok_s=f"{tokens / max(time.perf_counter() - start, 1e-9):.1f}", refresh=False)
+                if len(buffer) >= shard_size or time.perf_counter() - last_flush > flush_seconds:
+                    store.write_shard(buffer)
+                    written += len(buffer)
+                    buffer, last_flush = [], time.perf_counter()
+        finally:  # an engine error or Ctrl-C still keeps every sample that finished
+            store.write_shard(buffer)
+            written += len(buffer)
     elapsed = time.perf_counter() - start
     logger.info("Sampled %d completions, %d tokens in %.1fs (%.1f tok/s)", written, tokens, elapsed, tokens / max(elapsed, 1e-9))
     return written

@@ -648,6 +648,11 @@ class EndpointEngine:
                 yield item
         finally:
             stop.set()
+            cancel = getattr(self, "_cancel_in_flight", None)
+            if (
+                thread.is_alive() and cancel is not None
+            ):  # the consumer stopped early: abandon requests in flight
+                cancel()
             thread.join(timeout=30)
 
     async def _produce(self, requests, params, results: queue.Queue, stop: threading.Event) -> None:
@@ -685,8 +690,10 @@ class EndpointEngine:
                 results.put(sample)
 
         workers = [asyncio.create_task(worker()) for _ in range(min(self.concurrency, len(requests)))]
+        loop = asyncio.get_running_loop()
+        self._cancel_in_flight = lambda: loop.call_soon_threadsafe(lambda: [w.cancel() for w in workers])
         try:
-            await asyncio.gather(*workers)
+            await asyncio.gather(*workers, return_exceptions=True)
         finally:
             for e in self.endpoints:
                 if e.client is not None:
