@@ -22,6 +22,7 @@ with an `SSDError` after the samples already finished have been handed back. The
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -631,31 +632,37 @@ class EndpointEngine:
         if not requests:
             return
         results: queue.Queue = queue.Queue()
-        stop = threading.Event()
-        thread = threading.Thread(
-            target=lambda: asyncio.run(self._produce(requests, params, results, stop)),
-            name="ssd-endpoint",
-            daemon=True,
-        )
+        stop, started = threading.Event(), threading.Event()
+
+        def run() -> None:
+            try:
+                asyncio.run(self._produce(requests, params, results, stop, started))
+            except BaseException as error:  # anything before the workers started: hand it to the consumer
+                results.put(_Finished(error))
+
+        thread = threading.Thread(target=run, name="ssd-endpoint", daemon=True)
         thread.start()
+        finished = False
         try:
             while True:
                 item = results.get()
                 if isinstance(item, _Finished):
+                    finished = True
                     if item.error is not None:
                         raise item.error
                     return
                 yield item
         finally:
             stop.set()
-            cancel = getattr(self, "_cancel_in_flight", None)
-            if (
-                thread.is_alive() and cancel is not None
-            ):  # the consumer stopped early: abandon requests in flight
-                cancel()
+            # The consumer stopped early: abandon the requests in flight.
+            if not finished and started.wait(timeout=30):
+                with contextlib.suppress(RuntimeError):  # the loop may just have closed
+                    self._cancel_in_flight()
             thread.join(timeout=30)
 
-    async def _produce(self, requests, params, results: queue.Queue, stop: threading.Event) -> None:
+    async def _produce(
+        self, requests, params, results: queue.Queue, stop: threading.Event, started: threading.Event
+    ) -> None:
         todo: asyncio.Queue = asyncio.Queue()
         for request in requests:
             todo.put_nowait(request)
@@ -692,6 +699,7 @@ class EndpointEngine:
         workers = [asyncio.create_task(worker()) for _ in range(min(self.concurrency, len(requests)))]
         loop = asyncio.get_running_loop()
         self._cancel_in_flight = lambda: loop.call_soon_threadsafe(lambda: [w.cancel() for w in workers])
+        started.set()
         try:
             await asyncio.gather(*workers, return_exceptions=True)
         finally:
