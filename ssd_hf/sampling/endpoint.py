@@ -43,6 +43,7 @@ logger = logging.getLogger(__name__)
 PROTOCOLS = ("auto", "tgi", "openai")
 LIST_FLAGS = ("--endpoint",)
 DEAD_AFTER_CONNECT_FAILURES = 3
+CONNECT_RETRY_S = 0.1
 BACKOFF_BASE_S = 0.5
 BACKOFF_MAX_S = 30.0
 TOKEN_ENV_VARS = ("SSD_HF_ENDPOINT_TOKEN", "HF_TOKEN")
@@ -493,8 +494,10 @@ class EndpointEngine:
                     if fixed and not target.alive:
                         raise failure from None
                     if not fixed and any(e.alive for e in self.endpoints):
-                        await asyncio.sleep(self._backoff(min(target.connect_failures, 3)))
-                        continue  # a refused connection does not use up this request's retries
+                        # Refusals are cheap and telling: try again soon, so a dead server is found out
+                        # (and retired) quickly; this does not use up the request's retries.
+                        await asyncio.sleep(CONNECT_RETRY_S * target.connect_failures)
+                        continue
                 attempt += 1
                 if attempt > self.max_retries:
                     raise SSDError(
