@@ -21,7 +21,7 @@ import torch
 
 sys.path.insert(0, os.path.dirname(__file__))
 
-from workload import length_stats, make_requests, qwen3_model  # noqa: E402
+from workload import length_stats, make_requests, qwen3_model, report  # noqa: E402
 
 from ssd_hf.config import SamplingParams  # noqa: E402
 from ssd_hf.sampling.transformers import TransformersEngine, timed_generate  # noqa: E402
@@ -65,11 +65,7 @@ def main(argv=None) -> int:
     ]
     for mode, (tokens, seconds, tps, setup) in rows.items():
         lines.append(f"| {mode} | {tokens} | {seconds:.1f} | {tps:.1f} | {tps / base:.2f}x | {setup:.1f} |")
-    table = "\n".join(lines)
-    print(table)
-    if args.append:
-        with open(os.path.join(os.path.dirname(__file__), "RESULTS.md"), "a") as f:
-            f.write("\n" + table + "\n")
+    report("\n".join(lines), args.append)
     return 0
 
 

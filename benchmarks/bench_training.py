@@ -24,7 +24,7 @@ import torch
 
 sys.path.insert(0, os.path.dirname(__file__))
 
-from workload import long_tailed_budgets, qwen3_model  # noqa: E402
+from workload import long_tailed_budgets, qwen3_model, report  # noqa: E402
 
 from ssd_hf import SSDConfig, SSDTrainer  # noqa: E402
 from ssd_hf.tiny import build_tiny_tokenizer  # noqa: E402
@@ -94,11 +94,7 @@ def main(argv=None) -> int:
     for mode, r in rows.items():
         lines.append(f"| {mode} | {r['real']} | {r['tensor']} | {r['seconds']:.1f} | {r['tps']:.0f} | "
                      f"{r['tps'] / base:.2f}x | {r['rss_growth_MiB']:.0f} |")
-    table = "\n".join(lines)
-    print(table)
-    if args.append:
-        with open(os.path.join(os.path.dirname(__file__), "RESULTS.md"), "a") as f:
-            f.write("\n" + table + "\n")
+    report("\n".join(lines), args.append)
     return 0
 
 

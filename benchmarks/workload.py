@@ -71,3 +71,13 @@ def length_stats(budgets: list[int]) -> str:
     s = sorted(budgets)
     q = lambda f: s[min(len(s) - 1, int(f * len(s)))]  # noqa: E731
     return f"n={len(s)} mean={sum(s) / len(s):.0f} p50={q(0.5)} p90={q(0.9)} p99={q(0.99)} max={s[-1]}"
+
+
+def report(table: str, append: bool) -> None:
+    """Print a result table and, with `append`, add it to benchmarks/RESULTS.md."""
+    import os
+
+    print(table)
+    if append:
+        with open(os.path.join(os.path.dirname(__file__), "RESULTS.md"), "a") as handle:
+            handle.write("\n" + table + "\n")

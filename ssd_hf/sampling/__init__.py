@@ -22,7 +22,7 @@ from tqdm.auto import tqdm
 
 from ..config import PromptOptions, SamplingParams, stable_hash
 from ..prompts import PromptItem
-from .store import SampleStore
+from .store import SampleStore, load_samples
 
 logger = logging.getLogger(__name__)
 
@@ -190,8 +190,6 @@ def run_sampling(
         store.update_manifest(engines=sorted({*store.manifest.get("engines", []), engine.name}))
         store.finalize()
     state.wait_for_everyone()
-    from .store import load_samples
-
     return load_samples(samples_dir)
 
 

@@ -59,24 +59,23 @@ def token_budget(request: SampleRequest, params: SamplingParams) -> int:
     return getattr(request, "max_new_tokens", None) or params.max_new_tokens
 
 
-def continuous_batching_config(device, prompts, requests, params: SamplingParams):
+def continuous_batching_config(device, hints, seed: int):
     """Continuous-batching settings: our seed; on CPU, a cache sized to the work instead of to free memory.
 
     By default the manager claims most free device memory for its KV cache. That suits a dedicated GPU,
     but on CPU the eager attention path also materialises masks as large as batch tokens x cache tokens,
     which for a cache sized to system memory reaches many GB. There we size the cache to what the
-    requests can actually use and keep batches modest.
+    requests (described by the manager's `WorkloadHints`) can actually use and keep batches modest.
     """
     from transformers import ContinuousBatchingConfig
 
     if torch.device(device).type != "cpu":
-        return ContinuousBatchingConfig(seed=params.seed)
+        return ContinuousBatchingConfig(seed=seed)
     page = ContinuousBatchingConfig().page_size or 256
-    prompts, requests = list(prompts), list(requests)
-    longest = max(len(ids) for ids in prompts) + max(token_budget(r, params) for r in requests)
-    in_flight = min(len(requests), 64)
+    longest = hints.max_prompt_length + hints.max_generated_length
+    in_flight = min(hints.num_requests, 64)
     blocks = max(8, in_flight * -(-longest // page))
-    return ContinuousBatchingConfig(seed=params.seed, num_blocks=blocks, max_batch_tokens=512, max_requests_per_batch=in_flight)
+    return ContinuousBatchingConfig(seed=seed, num_blocks=blocks, max_batch_tokens=512, max_requests_per_batch=in_flight)
 
 
 def model_revision_of(model, model_name_or_path: str, revision: str | None = None) -> str:
@@ -162,12 +161,12 @@ class TransformersEngine:
 
         pending = set(by_key)
         # The manager sizes its KV cache from the model and device. Its sampler has its own seed: ours.
-        cb_config = continuous_batching_config(self.model.device, encoded.values(), by_key.values(), params)
         hints = WorkloadHints(
             max_prompt_length=max(len(ids) for ids in encoded.values()),
             max_generated_length=max(token_budget(r, params) for r in by_key.values()),
             num_requests=len(encoded),
         )
+        cb_config = continuous_batching_config(self.model.device, hints, params.seed)
         with self.model.continuous_batching_context_manager(
             generation_config=gen_config, continuous_batching_config=cb_config, warmup=False, block=True,
             timeout=10, workload_hints=hints,
