@@ -32,6 +32,58 @@ def toy_sweep_plot(temperatures, base_rates, student_rates, eval_top_p: float, p
     return path
 
 
+def toy_learned_plot(temperatures, curves: dict, analytic: dict, results: dict, path: str) -> str:
+    """Learned toy: exact success vs eval temperature of the trained models (solid) and of the paper's
+    analytic models (dashed), with the sampled rate and its 95% interval at each model's best temperature."""
+    fig, ax = plt.subplots(figsize=(6.8, 4.2), dpi=110)
+    labels = {"base": "base", "ssd": "SSD student"}
+    colors = {"base": "tab:gray", "ssd": "tab:blue"}
+    placement = {"base": {"xytext": (-8, 14), "ha": "right", "va": "bottom"}, "ssd": {"xytext": (10, -4), "va": "top"}}
+    for name in ("base", "ssd"):
+        ax.plot(temperatures, [100 * r for r in curves[name]], color=colors[name], label=f"{labels[name]}, learned (exact)")
+        ax.plot(temperatures, [100 * r for r in analytic[name]], "--", color=colors[name], alpha=0.6,
+                label=f"{labels[name]}, paper's analytic")
+        m = results["models"][name]["sampled_at_best"]
+        ax.errorbar([m["temperature"]], [100 * m["success"]],
+                    yerr=[[100 * (m["success"] - m["ci_low"])], [100 * (m["ci_high"] - m["success"])]],
+                    fmt="o", color=colors[name], capsize=4, zorder=3)
+        ax.annotate(f"{100 * m['success']:.1f}% [{100 * m['ci_low']:.1f}, {100 * m['ci_high']:.1f}] @ T={m['temperature']:.2f}\n"
+                    f"(n={m['n']} samples)", (m["temperature"], 100 * m["success"]), textcoords="offset points",
+                    fontsize=8, color=colors[name], **placement[name])
+    top = max(max(curves["ssd"]), max(analytic["ssd"]), results["models"]["ssd"]["sampled_at_best"]["ci_high"])
+    ax.set_ylim(0, 140 * top)
+    ax.set_xlabel("eval temperature (one global T)")
+    ax.set_ylabel("success probability (%)")
+    ax.set_title(f"Toy world learned: SSD at T_train {results['t_train']}, top-p {results['top_p_train']}; "
+                 f"eval top-p {results['eval_top_p']:.2f}", fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="upper left")
+    return save(fig, path)
+
+
+def toy_states_plot(results: dict, path: str) -> str:
+    """Next-token distributions of the learned base and SSD student at root, fork and lock: locks become
+    spikes, the tail is cut (support compression)."""
+    states = ("root", "fork", "lock")
+    fig, axes = plt.subplots(1, 3, figsize=(10.5, 3.4), dpi=110, sharey=True)
+    width = 0.4
+    for ax, state in zip(axes, states):
+        for offset, (name, color) in zip((-width / 2, width / 2), (("base", "tab:gray"), ("ssd", "tab:blue"))):
+            probs = results["models"][name]["states"][state]
+            ax.bar([i + offset for i in range(len(probs))], probs, width=width, color=color,
+                   label="base" if name == "base" else "SSD student")
+        ax.set_title(state)
+        ax.set_xticks(range(0, 16, 3))
+        ax.set_xticklabels([f"tok{i}" for i in range(0, 16, 3)], fontsize=8)
+        ax.set_yscale("log")
+        ax.set_ylim(1e-5, 1.2)
+        ax.grid(alpha=0.3, axis="y")
+    axes[0].set_ylabel("probability (log scale)")
+    axes[0].legend(fontsize=8)
+    fig.suptitle("Learned toy: next-token distributions before and after SSD", fontsize=10)
+    return save(fig, path)
+
+
 def token_panels(stats: dict, output_dir: str) -> list[str]:
     """The paper's four panels, base vs SSD, one PNG each; returns their paths."""
     colors = {"base": "tab:gray", "ssd": "tab:blue"}

@@ -1,0 +1,74 @@
+"""The toy world learned by a tiny model, then SSD through the real sampler, store, trainer and evaluator.
+
+The one place where a run is known to improve a model: the learned student must land near the paper's
+analytic student and clearly above the learned base, measured on fresh samples with 95% intervals.
+"""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from ssd_hf.analysis import toy, toy_learned
+from ssd_hf.sampling.store import RECORD_FIELDS, load_samples
+
+
+def test_verifier_and_interval():
+    assert toy_learned.passes("tok1 tok0 tok0 tok0 tok0")
+    assert toy_learned.passes("tok0 tok0 tok0 tok0 tok0")
+    assert not toy_learned.passes("tok2 tok0 tok0 tok0 tok0")  # the root's likeliest token fails
+    assert not toy_learned.passes("tok0 tok1 tok0 tok0 tok0")  # the fork's likeliest token fails
+    assert not toy_learned.passes("tok0 tok0 tok0 tok0")  # stopped before PASS
+    assert not toy_learned.passes("tok0 tok0 tok0 tok0 tok0 tok0")
+    low, high = toy_learned.wilson_interval(10, 100)
+    assert 0.05 < low < 0.1 < high < 0.18
+    assert toy_learned.wilson_interval(0, 50)[0] == 0.0
+
+
+def test_tokenizer_round_trips_and_encodes_any_text():
+    tokenizer = toy_learned.build_toy_tokenizer()
+    ids = tokenizer("tok1 tok0 tok15")["input_ids"]
+    assert tokenizer.decode(ids) == "tok1 tok0 tok15"
+    assert tokenizer("def solve(): pass")["input_ids"] == [tokenizer.unk_token_id] * 3  # a coding prompt still encodes
+    assert toy_learned.prompt_ids(tokenizer)[-1] == tokenizer.convert_tokens_to_ids("<|im_start|>")
+
+
+@pytest.mark.slow
+def test_learned_student_beats_learned_base_near_the_paper(tmp_path):
+    results = toy_learned.run_learned_toy(str(tmp_path / "toy"), num_samples=4000, eval_samples=3000, base_steps=500)
+    analytic_base = toy.best_of(toy.BASE, 0.80)
+    analytic_student = toy.best_of(toy.ssd_student(0.9, 0.85), 0.80)
+
+    # The base speaks the toy world: its exact best is the paper's 8.3% within half a point.
+    assert results["base_fit"]["max_abs_error"] < 0.01
+    base = results["models"]["base"]
+    assert abs(base["exact_best"]["success"] - analytic_base.success) < 0.005
+    assert base["sampled_at_best"]["ci_low"] < base["exact_best"]["success"] < base["sampled_at_best"]["ci_high"]
+
+    # The student, trained by SSDTrainer on the raw samples, lands near the analytic student (13.8%) ...
+    ssd = results["models"]["ssd"]
+    assert abs(ssd["exact_best"]["success"] - analytic_student.success) < 0.015
+    # ... and clearly above the base on fresh samples: the 95% intervals do not overlap.
+    assert ssd["sampled_at_best"]["ci_low"] > base["sampled_at_best"]["ci_high"]
+    # SSD compressed the lock's tail: its top token gained mass, the tail beyond tok4 all but vanished.
+    assert ssd["states"]["lock"][0] > base["states"]["lock"][0] + 0.1
+    assert sum(ssd["states"]["lock"][5:]) < 0.001 < sum(base["states"]["lock"][5:])
+
+    # What the run leaves behind: a samples dataset in the project schema, both models, results and plots.
+    samples = load_samples(results["samples_dir"])
+    assert len(samples) == 4000 and set(RECORD_FIELDS) <= set(samples.column_names)
+    assert set(samples["temperature"]) == {0.9} and set(samples["top_p"]) == {0.85} and set(samples["engine"]) == {"transformers"}
+    assert os.path.isfile(os.path.join(ssd["path"], "ssd_provenance.json"))
+    with open(tmp_path / "toy" / toy_learned.RESULTS_FILE) as handle:
+        assert json.load(handle)["models"]["ssd"]["sampled_at_best"]["n"] == 3000
+    for plot in results["plots"]:
+        with open(plot, "rb") as handle:
+            assert handle.read(8) == b"\x89PNG\r\n\x1a\n"
+
+
+def test_demo_rejects_bad_counts():
+    run = subprocess.run([sys.executable, "-m", "ssd_hf.cli", "demo", "--num_samples", "0"], capture_output=True, text=True)
+    assert run.returncode == 2
+    assert run.stderr.strip().splitlines() == ["ssd-hf demo: error: --num_samples and --eval_samples must be >= 1."]
