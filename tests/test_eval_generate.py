@@ -46,3 +46,17 @@ def test_sweep_on_heldout_window_with_t_eff_and_baseline(tiny_qwen3, tmp_path):
     assert res["best"]["temperature"] in (0.5, 1.0) and res["config"]["decoding"]["temperature"] == res["best"]["temperature"]
     assert res["baseline"]["pass@1"] == res["best"]["pass@1"]
     assert sorted(os.listdir(out / "generations")) == ["heldout-T0.5", "heldout-T1", f"test-T{res['best']['temperature']:g}"]
+
+
+def test_no_chat_template_reaches_the_engine(tiny_qwen3, tmp_path):
+    """--no_chat_template must change what the model is fed: fewer prompt tokens without ChatML wrapping."""
+    prompt_tokens = {}
+    for flags in ([], ["--no_chat_template"]):
+        out = tmp_path / ("plain" if flags else "chat")
+        assert main(["--model", str(tiny_qwen3), "--n", "1", "--limit", "1", "--output", str(out), *COMMON,
+                     "--max_new_tokens", "2", *flags]) == 0
+        rows = [json.loads(line) for shard in (out / "generations").rglob("*.jsonl")
+                for line in shard.read_text().splitlines() if line.strip()]
+        prompt_tokens[bool(flags)] = {r["prompt_tokens"] for r in rows if "prompt_tokens" in r}
+    (plain,), (chat,) = prompt_tokens[True], prompt_tokens[False]
+    assert plain < chat

@@ -108,7 +108,8 @@ def test_cli_several_rows_per_problem_give_pass_at_k(tmp_path):
     rows = [r for r in good + bad + bad + bad + bad if r["question_id"] in ("fx_sum", "fx_two_sum")]  # n=5, c=1 each
     path = tmp_path / "s.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    res = _eval(tmp_path, "--problems", "fixtures", "--solutions", str(path), "--start_date", "2025-02-01")
+    res = _eval(tmp_path, "--problems", "fixtures", "--solutions", str(path), "--start_date", "2025-02-01", "--end_date", "2025-02-28")
+    assert res["config"]["problem_selection"]["question_ids"] == ["fx_sum", "fx_two_sum"]
     assert res["aggregates"]["all"]["num_problems"] == 2
     assert res["aggregates"]["all"]["pass@1"]["value"] == pytest.approx(0.2)
     assert res["aggregates"]["all"]["pass@5"]["value"] == pytest.approx(1.0)
@@ -143,3 +144,104 @@ def test_cli_bad_inputs_are_one_line_errors(tmp_path):
                            "--output", str(tmp_path / "o")], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2, proc.stderr
     assert "Traceback" not in proc.stderr and "unknown problem id" in proc.stderr + proc.stdout
+
+
+# --- defects found by the audit of issue 3 ---------------------------------------------------------------------
+
+@pytest.mark.parametrize("option,value", [("--temperature", "0"), ("--temperature", "-1"), ("--top_p", "1.5"), ("--top_p", "0"),
+                                          ("--top_k", "-1"), ("--n", "0"), ("--sweep_temperature", "0:1:0.5")])
+def test_cli_rejects_bad_decoding_options(tmp_path, option, value):
+    with pytest.raises(SSDError, match=option):  # before any model is looked for
+        main(["--model", str(tmp_path / "no-such-model"), "--problems", "fixtures", option, value, "--output", str(tmp_path / "o")])
+
+
+def test_cli_temperature_zero_is_one_line_before_loading_anything(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "ssd_hf.cli", "eval", "--model", str(tmp_path / "no-such-model"),
+                           "--problems", "fixtures", "--temperature", "0", "--output", str(tmp_path / "o")],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip().splitlines()[-1].startswith("ssd-hf eval: error: --temperature must be > 0")
+
+
+def test_empty_solutions_file_is_an_error(tmp_path):
+    for name, text in (("zero.jsonl", ""), ("blank.jsonl", "\n  \n\n")):
+        path = tmp_path / name
+        path.write_text(text)
+        with pytest.raises(SSDError, match=f"no solutions in {path}"):
+            main(["--problems", "fixtures", "--solutions", str(path), "--output", str(tmp_path / "o")])
+
+
+def test_problems_without_solutions_count_as_failed(tmp_path, capsys):
+    good = [json.loads(line) for line in open(os.path.join(FIXTURE_DIR, "correct_solutions.jsonl"))]
+    path = tmp_path / "one.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in good if r["question_id"] == "fx_sum") * 2)  # n = 2
+    res = _eval(tmp_path, "--problems", "fixtures", "--solutions", str(path))
+    assert res["config"]["problems_without_solutions"] == 5 and res["config"]["n"] == 2
+    assert res["aggregates"]["all"]["num_problems"] == 6
+    assert res["aggregates"]["all"]["pass@1"]["value"] == pytest.approx(1 / 6)
+    rows = {p["question_id"]: p for p in res["problems"]}
+    assert rows["fx_sum"] == {"question_id": "fx_sum", "difficulty": "easy", "n": 2, "c": 2, "no_solutions": False}
+    assert all(r["no_solutions"] and (r["n"], r["c"]) == (2, 0) for q, r in rows.items() if q != "fx_sum")
+    assert "warning: 5 selected problem(s) had no solutions and count as failed" in capsys.readouterr().out
+
+
+def test_gzip_problem_files_are_read(tmp_path):
+    packed = tmp_path / "problems.jsonl.gz"
+    with open(FIXTURES, "rb") as src, gzip.open(packed, "wb") as dst:
+        dst.write(src.read())
+    problems, selection = load_problems(str(packed))
+    assert selection["count"] == 6 and problems[0].tests == load_problems("fixtures")[0][0].tests
+    # HumanEval's own data file works as --problems too
+    with gzip.open(humaneval_path(), "rt") as f:
+        rows = [json.loads(line) for line in f][:3]
+    canon = tmp_path / "canon.jsonl"
+    canon.write_text("".join(json.dumps({"task_id": r["task_id"], "completion": r["canonical_solution"]}) + "\n" for r in rows))
+    res = _eval(tmp_path, "--problems", humaneval_path(), "--solutions", str(canon), "--limit", "3")
+    assert [p["c"] for p in res["problems"]] == [1, 1, 1]
+
+
+def test_unreadable_problem_files_are_one_line_errors(tmp_path):
+    binary = tmp_path / "binary.jsonl"
+    binary.write_bytes(gzip.compress(b'{"question_id": "x"}\n'))  # gzip data under a plain name
+    with pytest.raises(SSDError, match="not UTF-8"):
+        load_problems(str(binary))
+    fake = tmp_path / "fake.jsonl.gz"
+    fake.write_text('{"question_id": "x"}\n')
+    with pytest.raises(SSDError, match="gzip"):
+        load_problems(str(fake))
+
+
+@pytest.mark.parametrize("raw", [b"not a pickle at all", pickle.dumps("[]")[:-3], b"\x80\x04\x95garbage"])
+def test_corrupt_private_tests_name_the_problem(tmp_path, raw):
+    row = json.loads(open(FIXTURES).readline())
+    row["private_test_cases"] = base64.b64encode(zlib.compress(raw)).decode()
+    path = tmp_path / "p.jsonl"
+    path.write_text(json.dumps(row) + "\n")
+    with pytest.raises(SSDError, match=f"problem {row['question_id']}: private tests are not a readable pickle"):
+        load_problems(str(path))
+
+
+def test_humaneval_prompt_is_the_starter_code_form():
+    from ssd_hf.config import PromptOptions
+    from ssd_hf.eval.humaneval import load_humaneval
+    from ssd_hf.eval.runner import problem_messages
+    from ssd_hf.prompts import STARTER_INSTRUCTION, STDIN_INSTRUCTION
+
+    problem = load_humaneval()[0][0]
+    user = problem_messages(problem, PromptOptions())[-1]["content"]
+    assert STARTER_INSTRUCTION in user and STDIN_INSTRUCTION not in user and "stdin" not in user
+    assert f"```python\n{problem.extra['prompt'].rstrip()}\n```" in user
+
+
+def test_humaneval_answers_in_a_code_block_are_judged_with_the_prompt(tmp_path):
+    """A model answering the starter-code prompt gives a whole function or just its body in a block."""
+    with gzip.open(humaneval_path(), "rt") as f:
+        rows = [json.loads(line) for line in f][:4]
+    solutions = tmp_path / "s.jsonl"
+    lines = []
+    for r in rows:
+        lines.append({"task_id": r["task_id"], "completion": f"```python\n{r['prompt']}{r['canonical_solution']}```"})
+        lines.append({"task_id": r["task_id"], "completion": f"Here:\n```python\n{r['canonical_solution']}```"})
+    solutions.write_text("".join(json.dumps(x) + "\n" for x in lines))
+    res = _eval(tmp_path, "--benchmark", "humaneval", "--solutions", str(solutions), "--limit", "4")
+    assert [(p["n"], p["c"]) for p in res["problems"]] == [(2, 2)] * 4

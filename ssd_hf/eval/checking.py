@@ -4,7 +4,8 @@ stdin problems: output and expected are compared line by line after stripping wh
 differs as text still matches when every whitespace-separated token parses as a number and the numbers
 are equal (so `1.0` matches `1` and `0.50` matches `0.5`; LCB compares such tokens as Decimals).
 Functional problems: `Solution().<func_name>(*args)` on the JSON-decoded arguments (one JSON value per
-input line), result compared with the expected JSON value (tuples become lists, as in LCB).
+input line), result compared with the expected JSON value (tuples become lists, as in LCB); each call
+has its own time limit.
 The first failing test decides the verdict; later tests are not run.
 """
 
@@ -14,7 +15,7 @@ import json
 from decimal import Decimal, InvalidOperation
 
 from .problems import Problem
-from .sandbox import RunResult, SandboxLimits, run_program
+from .sandbox import RunResult, SandboxLimits, run_program, scrub_secrets
 
 VERDICTS = ("pass", "fail", "timeout", "runtime_error", "no_code")
 
@@ -61,13 +62,22 @@ def check_stdin(code: str, tests: list[dict], limits: SandboxLimits) -> tuple[st
     return "pass", ""
 
 
+def _same(got, expected) -> bool:
+    return json.loads(json.dumps(got)) == expected
+
+
 def check_functional(code: str, func_name: str, tests: list[dict], limits: SandboxLimits) -> tuple[str, str]:
+    """All calls in one sandbox process, each with its own `timeout_s`; the first wrong answer ends the run."""
     try:
         inputs = [[json.loads(line) for line in t["input"].split("\n") if line.strip()] for t in tests]
         expected = [json.loads(t["output"]) for t in tests]
     except json.JSONDecodeError as exc:
         raise ValueError(f"functional test is not JSON: {exc}") from exc
-    result = run_program(code, "", limits, mode="call", func_name=func_name, call_inputs=inputs, num_tests=len(tests))
+
+    def correct(i: int, got: dict) -> bool:
+        return bool(got.get("ok")) and _same(got["result"], expected[i])
+
+    result = run_program(code, "", limits, mode="call", func_name=func_name, call_inputs=inputs, keep_going=correct)
     for i, exp in enumerate(expected):
         if i >= len(result.call_results):
             verdict = _run_verdict(result) or "runtime_error"
@@ -75,7 +85,7 @@ def check_functional(code: str, func_name: str, tests: list[dict], limits: Sandb
         got = result.call_results[i]
         if not got.get("ok"):
             return "runtime_error", f"test {i}: {got.get('error', '')[:200]}"
-        if json.loads(json.dumps(got["result"])) != exp:
+        if not _same(got["result"], exp):
             return "fail", f"test {i}: wrong answer"
     return "pass", ""
 
@@ -92,7 +102,13 @@ def check_script(program: str, limits: SandboxLimits) -> tuple[str, str]:
 
 
 def check_candidate(problem: Problem, code: str | None, limits: SandboxLimits, completion: str = "") -> tuple[str, str]:
-    """(verdict, detail) for one candidate; verdict is one of VERDICTS."""
+    """(verdict, detail) for one candidate; verdict is one of VERDICTS. The detail quotes what the program
+    printed, so secret values of our environment are scrubbed from it."""
+    verdict, detail = _check(problem, code, limits, completion)
+    return verdict, scrub_secrets(detail)
+
+
+def _check(problem: Problem, code: str | None, limits: SandboxLimits, completion: str) -> tuple[str, str]:
     if "test" in problem.extra:  # HumanEval
         from .humaneval import humaneval_program
 

@@ -62,6 +62,28 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def check_options(args) -> None:
+    """Bad numbers stop here with one line, before any model is loaded or any program is run."""
+    checks = [
+        (args.temperature > 0, f"--temperature must be > 0 (got {args.temperature:g}); evaluation samples, e.g. 0.6 to 1.2"),
+        (0 < args.top_p <= 1, f"--top_p must be in (0, 1] (got {args.top_p:g}); use 1.0 to disable nucleus truncation"),
+        (args.top_k >= 0, f"--top_k must be >= 0 (got {args.top_k}); use 0 to disable top-k truncation"),
+        (args.n >= 1, f"--n must be at least 1 (got {args.n}); it is the number of samples per problem"),
+        (args.max_new_tokens >= 1, f"--max_new_tokens must be at least 1 (got {args.max_new_tokens})"),
+        (args.timeout > 0, f"--timeout must be > 0 seconds (got {args.timeout:g}); LiveCodeBench uses 6"),
+        (args.memory_mb > 0, f"--memory_mb must be > 0 (got {args.memory_mb})"),
+        (args.workers is None or args.workers >= 1, f"--workers must be at least 1 (got {args.workers})"),
+        (args.limit is None or args.limit >= 1, f"--limit must be at least 1 (got {args.limit})"),
+    ]
+    for ok, message in checks:
+        if not ok:
+            raise SSDError(message)
+    if args.sweep_temperature:
+        bad = [t for t in parse_grid(args.sweep_temperature) if not t > 0]
+        if bad:
+            raise SSDError(f"--sweep_temperature values must be > 0 (got {bad[0]:g}); start the grid above 0, e.g. 0.1:1.5:0.1")
+
+
 def _problems(args):
     bench = args.benchmark or ("custom" if args.problems else "lcb-v6")
     if bench == "humaneval":
@@ -109,6 +131,7 @@ def _sweep(gen, args, problems, grid, bench, config, limits, tag):
 
 
 def run(args) -> dict:
+    check_options(args)
     limits = SandboxLimits(timeout_s=args.timeout, memory_bytes=args.memory_mb * 1024**2)
     bench, problems, selection = _problems(args)
     base_config = {"model": args.model, "model_revision": args.model_revision, "seed": args.seed,
@@ -118,11 +141,13 @@ def run(args) -> dict:
             raise SSDError("--solutions scores given completions; drop --model/--sweep_temperature/--decode_baseline")
         samples = score_completions(problems, read_solutions(args.solutions), limits, args.workers)
         config = {**base_config, "decoding": {"temperature": None, "top_k": None, "top_p": None, "max_new_tokens": None}}
-        return build_results(bench, config, problems, samples, args.seed)
+        results = build_results(bench, config, problems, samples, args.seed)
+        missing = results["config"]["problems_without_solutions"]
+        if missing:
+            logger.warning("%d of %d selected problems have no solutions in %s; they count as failed", missing, len(problems), args.solutions)
+        return results
     if not args.model:
         raise SSDError("nothing to evaluate; pass --model to generate or --solutions to score given completions")
-    if args.n < 1:
-        raise SSDError("--n must be at least 1")
     from ..config import DEFAULT_SYSTEM_PROMPT, PromptOptions
 
     options = PromptOptions(system_prompt=DEFAULT_SYSTEM_PROMPT if args.system_prompt is None else (args.system_prompt or None),
@@ -156,6 +181,9 @@ def summary(results: dict) -> str:
     for group, agg in results["aggregates"].items():
         scores = ", ".join(f"{k}={v['value']:.4f} [{v['ci_low']:.4f}, {v['ci_high']:.4f}]" for k, v in agg.items() if k.startswith("pass@"))
         lines.append(f"  {group:<6} ({agg['num_problems']} problems): {scores}")
+    missing = results["config"].get("problems_without_solutions")
+    if missing:
+        lines.append(f"  warning: {missing} selected problem(s) had no solutions and count as failed (c=0, n={results['config']['n']})")
     if results.get("best"):
         b = results["best"]
         lines.append(f"  best T_eval={b['temperature']:g}" + (f" (T_eff={b['t_eff']:g})" if b.get("t_eff") else "") + f": pass@1={b['pass@1']['value']:.4f}")

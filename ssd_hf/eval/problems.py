@@ -12,6 +12,7 @@ can come out, anything else is an `SSDError`.
 from __future__ import annotations
 
 import base64
+import gzip
 import io
 import json
 import logging
@@ -71,17 +72,32 @@ def decode_private_tests(blob: str) -> list[dict]:
     if not blob:
         return []
     if blob.lstrip().startswith("["):
-        return json.loads(blob)
+        return _json_tests(blob, "private tests")
     try:
         raw = zlib.decompress(base64.b64decode(blob))
     except (ValueError, zlib.error) as exc:
         raise SSDError(f"private tests are not base64+zlib data ({exc}); re-export them in LCB's encoding") from exc
-    value = _StringsOnlyUnpickler(io.BytesIO(raw)).load()
+    try:
+        value = _StringsOnlyUnpickler(io.BytesIO(raw)).load()
+    except SSDError:
+        raise
+    except Exception as exc:  # corrupt or truncated pickles fail in many ways (UnpicklingError, EOFError, ...)
+        raise SSDError(f"private tests are not a readable pickle ({type(exc).__name__}); re-export them in LCB's encoding") from exc
     if isinstance(value, bytes):
-        value = value.decode()
+        value = value.decode("utf-8", "replace")
     if not isinstance(value, str):
         raise SSDError(f"private tests decode to {type(value).__name__}, expected a JSON string")
-    return json.loads(value)
+    return _json_tests(value, "private tests")
+
+
+def _json_tests(text: str, what: str) -> list[dict]:
+    try:
+        tests = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise SSDError(f"{what} are not valid JSON ({exc.msg}); re-export them in LCB's encoding") from exc
+    if not isinstance(tests, list):
+        raise SSDError(f"{what} decode to {type(tests).__name__}, expected a JSON list of tests")
+    return tests
 
 
 def encode_private_tests(tests: list[dict]) -> str:
@@ -92,7 +108,7 @@ def encode_private_tests(tests: list[dict]) -> str:
 def _tests_field(value) -> list[dict]:
     if isinstance(value, list):
         return value
-    return json.loads(value) if value else []
+    return _json_tests(value, "public tests") if value else []
 
 
 def problem_from_row(row: dict) -> Problem:
@@ -103,7 +119,10 @@ def problem_from_row(row: dict) -> Problem:
     metadata = row.get("metadata") or {}
     if isinstance(metadata, str):
         metadata = json.loads(metadata) if metadata.strip() else {}
-    tests = _tests_field(row.get("public_test_cases")) + decode_private_tests(row.get("private_test_cases") or "")
+    try:
+        tests = _tests_field(row.get("public_test_cases")) + decode_private_tests(row.get("private_test_cases") or "")
+    except SSDError as exc:
+        raise SSDError(f"problem {row['question_id']}: {exc}") from exc
     if not tests:
         raise SSDError(f"problem {row['question_id']} has no test cases; every problem needs public or private tests")
     return Problem(
@@ -120,16 +139,27 @@ def problem_from_row(row: dict) -> Problem:
 
 
 def read_jsonl(path: str) -> list[dict]:
+    """Rows of a JSONL file; a `.gz` file is read through gzip (HumanEval ships as HumanEval.jsonl.gz)."""
     if not os.path.exists(path):
         raise SSDError(f"{path} does not exist; pass an existing JSONL file")
     rows = []
-    with open(path) as f:
-        for lineno, line in enumerate(f, 1):
-            if line.strip():
+    opener = gzip.open if path.endswith(".gz") else open
+    try:
+        with opener(path, "rt", encoding="utf-8") as f:
+            for lineno, line in enumerate(f, 1):
+                if not line.strip():
+                    continue
                 try:
-                    rows.append(json.loads(line))
+                    row = json.loads(line)
                 except json.JSONDecodeError as exc:
                     raise SSDError(f"{path}:{lineno} is not valid JSON ({exc.msg}); fix that line") from exc
+                if not isinstance(row, dict):
+                    raise SSDError(f"{path}:{lineno} is not a JSON object; each line must be one {{...}} row")
+                rows.append(row)
+    except UnicodeDecodeError as exc:
+        raise SSDError(f"{path} is not UTF-8 text; pass a JSONL file, or a gzip-compressed one named *.jsonl.gz") from exc
+    except (OSError, EOFError, zlib.error) as exc:
+        raise SSDError(f"{path} cannot be read as gzip ({exc}); pass a plain .jsonl or a valid .jsonl.gz") from exc
     return rows
 
 
@@ -175,13 +205,18 @@ def load_problems(source: str, start: str | None = None, end: str | None = None,
         start, end = start or default_start, end or default_end
         rows = fetch_release_rows(release or "release_v6")
         description = f"LiveCodeBench {release or 'release_v6'}"
-    elif source.endswith(".jsonl") or os.path.exists(source):
+    elif source.endswith((".jsonl", ".jsonl.gz")) or os.path.exists(source):
         rows, description = read_jsonl(source), f"file {os.path.basename(source)}"
     elif source in RELEASE_FILES:
         rows, description = fetch_release_rows(source), f"LiveCodeBench {source}"
     else:
         raise SSDError(f"unknown problems source {source!r}; pass a JSONL file, 'fixtures', 'lcb-v6' or a release name")
-    problems = [problem_from_row(r) for r in rows]
+    from .humaneval import humaneval_problem, is_humaneval_row
+
+    if rows and all(is_humaneval_row(r) for r in rows):  # e.g. --problems HumanEval.jsonl.gz
+        problems = [humaneval_problem(r) for r in rows]
+    else:
+        problems = [problem_from_row(r) for r in rows]
     if start or end:
         problems = select_by_date(problems, start, end)
         description += f", contest_date {start or '...'} to {end or '...'}"

@@ -8,10 +8,13 @@ Schema (schema_version 1; every score is a fraction in [0, 1]):
                 "decoding": {"temperature", "top_k", "top_p", "max_new_tokens"} (nulls when scoring given solutions),
                 "n": samples per problem (max over problems), "seed": int | null,
                 "timeout_s": per-test wall limit,
+                "problems_without_solutions": int (selected problems no sample was given for),
                 "problem_selection": {"description": str, "count": int, "question_ids": [str]}},
      "aggregates": {"all": {"num_problems": N, "pass@1": {"value", "ci_low", "ci_high"}, "pass@5": {...}, ...},
                     "easy": {...}, "medium": {...}, "hard": {...}},   # difficulty keys only when present
-     "problems": [{"question_id", "difficulty", "n", "c"}],           # c = number of passing samples
+     "problems": [{"question_id", "difficulty", "n", "c", "no_solutions"}],  # c = number of passing samples
+                 # a selected problem with no samples (e.g. missing from --solutions) has no_solutions true and
+                 # counts as failed: c = 0 and n = the largest n of the others, so it lowers every pass@k
      "samples": [{"question_id", "sample_index", "verdict", "completion", "code", "detail"}],
                  # verdict in pass | fail | timeout | runtime_error | no_code; code null when no block
      "sweep": optional [{"temperature", "t_eff" (when the model was trained by SSD), "aggregates": {...}}],
@@ -19,6 +22,8 @@ Schema (schema_version 1; every score is a fraction in [0, 1]):
      "baseline": optional {"model", "temperature", "pass@1": {...}}   # --decode_baseline: the bar to beat}
 
 pass@k uses the unbiased estimator; confidence intervals are 95% percentile bootstrap over problems.
+Why missing problems count as failed: the score is over the selected problems, as a reader of the
+problem selection expects; silently dropping unanswered problems would inflate it.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ import json
 import os
 
 from .passk import aggregate
+from .sandbox import scrub_secrets
 
 SCHEMA_VERSION = 1
 DIFFICULTIES = ("easy", "medium", "hard")
@@ -43,27 +49,39 @@ def aggregates_for(problem_rows: list[dict], seed: int = 0) -> dict:
 
 
 def build_results(benchmark: str, config: dict, problems, samples: list[dict], seed: int = 0) -> dict:
-    """Assemble the results dict from problems and judged samples."""
+    """Assemble the results dict from problems and judged samples (problems without samples count as failed)."""
     by_id: dict[str, list[dict]] = {}
     for s in samples:
         by_id.setdefault(s["question_id"], []).append(s)
+    max_n = max((len(v) for v in by_id.values()), default=0)
     rows = []
     for p in problems:
         mine = by_id.get(p.question_id, [])
-        rows.append({"question_id": p.question_id, "difficulty": p.difficulty, "n": len(mine),
-                     "c": sum(s["verdict"] == "pass" for s in mine)})
+        rows.append({"question_id": p.question_id, "difficulty": p.difficulty, "n": len(mine) or max_n,
+                     "c": sum(s["verdict"] == "pass" for s in mine), "no_solutions": not mine})
     scored = [r for r in rows if r["n"] > 0]
-    config = {**config, "n": max((r["n"] for r in rows), default=0)}
+    config = {**config, "n": max_n, "problems_without_solutions": sum(r["no_solutions"] for r in rows)}
     return {"schema_version": SCHEMA_VERSION, "benchmark": benchmark, "config": config,
             "aggregates": aggregates_for(scored, seed=seed), "problems": rows,
             "samples": sorted(samples, key=lambda s: (s["question_id"], s["sample_index"]))}
 
 
+def _scrubbed(value):
+    if isinstance(value, str):
+        return scrub_secrets(value)
+    if isinstance(value, dict):
+        return {k: _scrubbed(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_scrubbed(v) for v in value]
+    return value
+
+
 def write_results(results: dict, output_dir: str, name: str = "results.json") -> str:
+    """Write atomically; no secret value of our environment reaches the file, whatever field it hid in."""
     os.makedirs(output_dir, exist_ok=True)
     path = os.path.join(output_dir, name)
     tmp = path + ".tmp"
     with open(tmp, "w") as f:
-        json.dump(results, f, indent=1)
+        json.dump(_scrubbed(results), f, indent=1)
     os.replace(tmp, path)
     return path

@@ -62,6 +62,9 @@ def read_solutions(path: str) -> list[dict]:
         qid = str(qid)
         out.append({"question_id": qid, "sample_index": counters.get(qid, 0), "completion": row["completion"]})
         counters[qid] = counters.get(qid, 0) + 1
+    if not out:
+        raise SSDError(f"no solutions in {path}; it needs one JSON row per completion: "
+                       '{"question_id" (or "task_id"): ..., "completion": ...}')
     return out
 
 
@@ -88,6 +91,14 @@ def ssd_train_temperature(model: str) -> float | None:
         return (json.load(f).get("sampling") or {}).get("temperature")
 
 
+def problem_messages(problem: Problem, options) -> list[dict]:
+    """The chat messages for one problem: LCB's stdin form, or its starter-code form when the problem has
+    starter code (LeetCode-style problems, and HumanEval, whose prompt is the function to complete)."""
+    from ..prompts import build_messages, render_user_text
+
+    return build_messages(render_user_text(problem.question_content, problem.starter_code or None, options.template), options)
+
+
 class Generator:
     """Draws n completions per problem with the project's sampling engine; one engine for all temperatures."""
 
@@ -96,14 +107,18 @@ class Generator:
 
         self.options = options
         self.engine = load_engine(engine_name, model_name_or_path=model, revision=revision, batch_size=batch_size)
+        # The engine reads the chat-template switch from a training config we do not have here; without
+        # this, --no_chat_template would be ignored.
+        if hasattr(self.engine, "use_chat_template"):
+            self.engine.use_chat_template = options.use_chat_template
 
     def prompts(self, problems: list[Problem]):
         from ..config import stable_hash
-        from ..prompts import PromptItem, build_messages, render_user_text
+        from ..prompts import PromptItem
 
         items = []
         for p in problems:
-            messages = build_messages(render_user_text(p.question_content, p.starter_code or None, self.options.template), self.options)
+            messages = problem_messages(p, self.options)
             items.append(PromptItem(prompt_id=stable_hash([p.question_id, messages]), source_id=p.question_id, messages=messages))
         return items
 
