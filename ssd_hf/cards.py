@@ -269,6 +269,8 @@ def render_model_card(model_dir: str, results: list[dict] | None, repo_id: str |
         model_name=model_name, eval_results=_eval_results(results, base_model, model_name) or None,
     )
     decoding = next((t["decoding"] for t in tables if t["has_ssd"] and t["decoding"]), None)
+    # `ssd-hf eval --solutions` scores given completions: its results record no decoding at all.
+    decoding_recorded = bool(decoding) and any(v is not None for v in decoding.values())
     context = {
         "metadata": metadata.to_yaml(),
         "model_name": model_name,
@@ -287,6 +289,7 @@ def render_model_card(model_dir: str, results: list[dict] | None, repo_id: str |
         "training": {k: v for k, v in (provenance.get("training") or {}).items() if v is not None},
         "tables": tables,
         "decoding": decoding,
+        "decoding_recorded": decoding_recorded,
         "has_plot": any(t["rows"] for t in tables),
         "plot_path": "assets/results.png",
         "paper_url": PAPER_URL,

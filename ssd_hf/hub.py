@@ -25,6 +25,12 @@ def split_revision(ref: str) -> tuple[str, str | None]:
     return name, revision or None
 
 
+def is_local_name(name: str) -> bool:
+    """Names that can only mean a local path: a data-file suffix, ., / or ~ in front, or more path than org/name."""
+    return (name.startswith((".", "/", "~")) or os.path.splitext(name)[1].lower() in LOCAL_DATA_SUFFIXES
+            or (os.sep in name and name.count("/") != 1) or bool(os.altsep and os.altsep in name))
+
+
 def load_dataset_any(ref: str, config: str | None = None, split: str = "train", revision: str | None = None):
     """A `datasets.Dataset` from a local file (JSONL/JSON/Parquet/CSV), a local folder, or a Hub id[@rev]."""
     import datasets
@@ -32,30 +38,101 @@ def load_dataset_any(ref: str, config: str | None = None, split: str = "train", 
     name, pinned = split_revision(ref)
     revision = revision or pinned
     if os.path.isfile(name):
-        suffix = os.path.splitext(name)[1].lower()
-        if suffix not in LOCAL_DATA_SUFFIXES:
-            raise SSDError(f"cannot read {name}: use a .jsonl, .json, .parquet or .csv file, or a dataset folder.")
-        if os.path.getsize(name) == 0:
-            raise SSDError(f"{name} is empty; give a file with at least one prompt.")
-        try:
-            return datasets.load_dataset(LOCAL_DATA_SUFFIXES[suffix], data_files=name, split="train")
-        except Exception as error:  # noqa: BLE001 - any parse failure is a bad file for the user
-            raise SSDError(f"cannot parse {name} as {LOCAL_DATA_SUFFIXES[suffix]}: {str(error).splitlines()[0]}") from None
+        return _load_local_file(name)
     if os.path.isdir(name):
-        if os.path.exists(os.path.join(name, "dataset_info.json")) or os.path.exists(os.path.join(name, "state.json")):
-            loaded = datasets.load_from_disk(name)
-            return loaded[split] if isinstance(loaded, datasets.DatasetDict) else loaded
-        return datasets.load_dataset(name, config, split=split)
-    if os.path.sep in name and not name.count("/") == 1 or name.startswith((".", "/", "~")):
+        if not os.listdir(name):
+            raise SSDError(f"{name} is an empty folder; give a folder with JSONL/Parquet/CSV files, a data file, or a Hub dataset id.")
+        try:
+            if os.path.exists(os.path.join(name, "dataset_info.json")) or os.path.exists(os.path.join(name, "state.json")):
+                loaded = datasets.load_from_disk(name)
+                return loaded[split] if isinstance(loaded, datasets.DatasetDict) else loaded
+            return datasets.load_dataset(name, config, split=split)
+        except Exception as error:  # noqa: BLE001 - any failure here is a folder the user must fix
+            raise SSDError(f"cannot load a dataset from folder {name}: {_first_line(error)}; give a folder with "
+                           "JSONL/Parquet/CSV files or one written by `Dataset.save_to_disk`.") from None
+    if is_local_name(name):
         raise SSDError(f"{name} does not exist; check the path, or give a Hub dataset id like org/name.")
     try:
         return datasets.load_dataset(name, config, split=split, revision=revision)
     except Exception as error:  # noqa: BLE001
-        raise SSDError(f"cannot load dataset {name!r} from the Hub: {str(error).splitlines()[0]}") from None
+        raise SSDError(f"cannot load dataset {name!r} from the Hub: {_first_line(error)}") from None
+
+
+def _load_local_file(name: str):
+    import datasets
+
+    suffix = os.path.splitext(name)[1].lower()
+    if suffix not in LOCAL_DATA_SUFFIXES:
+        raise SSDError(f"cannot read {name}: use a .jsonl, .json, .parquet or .csv file, or a dataset folder.")
+    if os.path.getsize(name) == 0:
+        raise SSDError(f"{name} is empty; give a file with at least one prompt.")
+    if LOCAL_DATA_SUFFIXES[suffix] == "json":
+        _check_json_records(name)
+    try:
+        return datasets.load_dataset(LOCAL_DATA_SUFFIXES[suffix], data_files=name, split="train")
+    except Exception as error:  # noqa: BLE001 - any parse failure is a bad file for the user
+        if "corresponds to no data" in str(error):
+            raise SSDError(f"{name} holds no records; give a file with at least one prompt.") from None
+        raise SSDError(f"cannot parse {name} as {LOCAL_DATA_SUFFIXES[suffix]}: {_first_line(error)}") from None
+
+
+def _check_json_records(path: str) -> None:
+    """datasets' JSON errors name neither the line nor the fix, so find blank files and bad lines first."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            text = handle.read()
+    except UnicodeDecodeError:
+        raise SSDError(f"{path} is not UTF-8 text; give a JSONL file with one JSON object per line.") from None
+    if not text.strip():
+        raise SSDError(f"{path} holds only blank lines; give a file with at least one prompt.")
+    if path.lower().endswith(".json"):
+        try:
+            json.loads(text)
+            return
+        except json.JSONDecodeError:
+            pass  # not one JSON document; maybe JSON lines
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as error:
+            raise SSDError(f"{path} line {number} is not JSON ({error.msg}); give one JSON object per line, "
+                           'like {"question": "..."}.') from None
+        if not isinstance(record, dict):
+            raise SSDError(f"{path} line {number} is not a JSON object; give one object per line, like "
+                           '{"question": "..."}.')
+
+
+def _first_line(error: BaseException) -> str:
+    return str(error).splitlines()[0] if str(error).strip() else type(error).__name__
+
+
+def dataset_revision(ref: str) -> str | None:
+    """What a prompt pool's revision is recorded as: 'local' for files and folders, else the Hub commit it resolves to.
+
+    Falls back to the pinned `@revision` (or None) when the Hub cannot be asked and nothing is cached.
+    """
+    from huggingface_hub import HfApi, snapshot_download
+
+    name, pinned = split_revision(ref)
+    if os.path.exists(name) or is_local_name(name):
+        return "local"
+    try:
+        return HfApi().dataset_info(name, revision=pinned).sha
+    except Exception:  # noqa: BLE001 - offline or no access: try the local cache next
+        pass
+    try:
+        cached = snapshot_download(name, repo_type="dataset", revision=pinned, local_files_only=True)
+        return os.path.basename(os.path.normpath(cached))
+    except Exception:  # noqa: BLE001 - nothing cached either
+        logger.warning("Could not resolve the revision of dataset %s; the cards will show %s.", name, pinned or "not recorded")
+        return pinned
 
 
 # ----------------------------------------------------------------------------------- pushing
 PROVENANCE_FILE = "ssd_provenance.json"
+SAMPLES_MANIFEST = "ssd_manifest.json"  # the store's manifest as pushed: no local paths, no store internals
 RESULTS_DIR = "results"
 HISTOGRAM_PATH = "assets/completion_lengths.png"
 RESULTS_PLOT_PATH = "assets/results.png"
@@ -120,6 +197,29 @@ def _check_token(api, action: str) -> str:
     return info.get("name", "")
 
 
+def _owned_repo_id(repo_id: str, token: str | None, action: str) -> str:
+    """Check the token; a bare repo name goes under the token's user (as Trainer's hub_model_id does)."""
+    user = _check_token(_api(token), action)
+    return repo_id if "/" in repo_id else f"{user}/{repo_id}"
+
+
+def _without_local_paths(value):
+    """Recorded facts as they may be published: local paths cut to their last part; Hub ids, URLs, text kept."""
+    if isinstance(value, dict):
+        return {key: _without_local_paths(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_without_local_paths(item) for item in value]
+    if _is_local_path(value):
+        return os.path.basename(value.rstrip("/" + os.sep)) or value
+    return value
+
+
+def _is_local_path(value) -> bool:
+    if not isinstance(value, str) or "\n" in value or "://" in value:
+        return False
+    return os.path.isabs(value) or value.startswith("~") or (os.sep in value and os.path.exists(value))
+
+
 def _operations(files: dict[str, bytes | str], token: str | None):
     """CommitOperationAdd for each path -> bytes or local file; refuse any file that holds the token."""
     from huggingface_hub import CommitOperationAdd
@@ -152,17 +252,37 @@ def _commit(repo_id: str, repo_type: str, files: dict[str, bytes | str], message
     return info.commit_url
 
 
-def _samples_files(samples_dir: str) -> dict[str, str]:
-    from .sampling.store import MANIFEST
+def _samples_files(samples_dir: str) -> dict[str, bytes | str]:
+    """data/*.parquet and the manifest as published: the store's shards (named after this machine) stay home."""
+    from .sampling.store import read_manifest
 
     data_dir = os.path.join(samples_dir, "data")
     if not os.path.isdir(data_dir) or not any(n.endswith(".parquet") for n in os.listdir(data_dir)):
         raise SSDError(f"{samples_dir} has no finished samples (data/*.parquet); run `ssd-hf sample` first.")
-    files = {f"data/{n}": os.path.join(data_dir, n) for n in sorted(os.listdir(data_dir)) if n.endswith(".parquet")}
-    manifest = os.path.join(samples_dir, ".store", MANIFEST)
-    if os.path.isfile(manifest):
-        files[f".store/{MANIFEST}"] = manifest
+    files: dict[str, bytes | str] = {f"data/{n}": _public_parquet(os.path.join(data_dir, n))
+                                     for n in sorted(os.listdir(data_dir)) if n.endswith(".parquet")}
+    manifest = read_manifest(samples_dir)
+    if manifest is not None:
+        files[SAMPLES_MANIFEST] = json.dumps(_without_local_paths(manifest), indent=2, sort_keys=True).encode()
     return files
+
+
+def _public_parquet(path: str) -> bytes | str:
+    """The file as is, or its bytes with a local `model_id` path cut to the folder name (a model given as a path)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(path)
+    if "model_id" not in table.column_names:
+        return path
+    model_ids = table.column("model_id").to_pylist()
+    if not any(_is_local_path(m) for m in model_ids):
+        return path
+    column = pa.array([_without_local_paths(m) for m in model_ids], type=table.schema.field("model_id").type)
+    table = table.set_column(table.column_names.index("model_id"), "model_id", column)
+    buffer = pa.BufferOutputStream()
+    pq.write_table(table, buffer)
+    return buffer.getvalue().to_pybytes()
 
 
 def push_samples(samples_dir: str, repo_id: str, private: bool = False, token: str | None = None,
@@ -170,8 +290,8 @@ def push_samples(samples_dir: str, repo_id: str, private: bool = False, token: s
     """Push a finished samples dir as a dataset repo with its card and length histogram; return the commit URL."""
     from . import cards
 
-    _check_token(_api(token), f"pushing to dataset repo {repo_id}")
-    files: dict[str, bytes | str] = dict(_samples_files(samples_dir))
+    repo_id = _owned_repo_id(repo_id, token, f"pushing to dataset repo {repo_id}")
+    files = _samples_files(samples_dir)
     files["README.md"] = cards.render_dataset_card(samples_dir, repo_id).encode()
     files[HISTOGRAM_PATH] = cards.length_histogram_png(samples_dir)
     return _commit(repo_id, "dataset", files, "Upload SSD samples dataset", private, token, revision)
@@ -229,12 +349,13 @@ def push_model(model_dir: str, repo_id: str, private: bool = False, token: str |
     """
     from . import cards
 
-    _check_token(_api(token), f"pushing to repo {repo_id}")
+    repo_id = _owned_repo_id(repo_id, token, f"pushing to repo {repo_id}")
     files: dict[str, bytes | str] = dict(_model_files(model_dir))
-    if samples_repo_id and os.path.isfile(os.path.join(model_dir, PROVENANCE_FILE)):
+    if os.path.isfile(os.path.join(model_dir, PROVENANCE_FILE)):
         with open(os.path.join(model_dir, PROVENANCE_FILE), encoding="utf-8") as handle:
-            recorded = json.load(handle)
-        recorded["samples_dataset"] = samples_repo_id  # later card rewrites (push results) read it from the repo
+            recorded = _without_local_paths(json.load(handle))
+        if samples_repo_id:
+            recorded["samples_dataset"] = samples_repo_id  # later card rewrites (push results) read it from the repo
         files[PROVENANCE_FILE] = json.dumps(recorded, indent=2).encode()
     loaded = sorted(_load_results(results), key=results_name)
     for result in loaded:
@@ -244,6 +365,33 @@ def push_model(model_dir: str, repo_id: str, private: bool = False, token: str |
     if plot:
         files[RESULTS_PLOT_PATH] = plot
     return _commit(repo_id, "model", files, "Upload SSD model", private, token)
+
+
+def push_run_samples(config, token: str | None) -> str | None:
+    """push_to_hub=True, once the samples exist: push them as `<model repo>-samples`; return the samples repo id.
+
+    Samples named by a Hub `samples_dataset` are already published and are only referenced.
+    """
+    local = config.samples_dataset or config.resolved_samples_dir()
+    if config.samples_dataset and not os.path.exists(split_revision(local)[0]):
+        return config.samples_dataset
+    if not os.path.isdir(local):
+        logger.warning("No samples directory at %s to push; the model card will not name a samples dataset.", local)
+        return None
+    repo_id = _owned_repo_id(f"{run_repo_id(config)}-samples", token, "pushing the samples")
+    push_samples(local, repo_id, private=bool(config.hub_private_repo), token=token)
+    return repo_id
+
+
+def push_run_model(config, token: str | None, samples_repo_id: str | None = None) -> str:
+    """push_to_hub=True, once the model is saved in `output_dir`: push it with its card; return the commit URL."""
+    return push_model(config.output_dir, run_repo_id(config), private=bool(config.hub_private_repo), token=token,
+                      samples_repo_id=samples_repo_id)
+
+
+def run_repo_id(config) -> str:
+    """The model repo of a push_to_hub=True run: hub_model_id, else the output_dir's folder name (TRL's rule)."""
+    return config.hub_model_id or os.path.basename(os.path.abspath(config.output_dir))
 
 
 def push_results(results_json_path: str, repo_id: str, token: str | None = None) -> str:
@@ -257,9 +405,8 @@ def push_results(results_json_path: str, repo_id: str, token: str | None = None)
     new = _load_results([results_json_path])[0]
     if "aggregates" not in new or "benchmark" not in new:
         raise SSDError(f"{results_json_path} is not an evaluation results file (no benchmark/aggregates); use `ssd-hf eval` output.")
-    api = _api(token)
     action = f"pushing results to {repo_id}"
-    _check_token(api, action)
+    repo_id = _owned_repo_id(repo_id, token, action)
     with tempfile.TemporaryDirectory() as scratch:
         local = _with_retries(action, lambda: snapshot_download(
             repo_id, token=token, local_dir=scratch,
@@ -290,17 +437,23 @@ def load_samples_dataset(ref: str, expected_base_model: str | None = None):
         dataset = load_samples(name)
         manifest = read_manifest(name) if os.path.isdir(name) else None
     else:
-        if name.startswith((".", "/", "~")) or name.count("/") != 1:
+        if is_local_name(name) or name.count("/") != 1:
             raise SSDError(f"{name} does not exist; give a samples directory or a Hub dataset id like org/name[@revision].")
         from huggingface_hub import snapshot_download
 
+        # Datasets pushed before ssd_manifest.json carried the store's manifest at .store/manifest.json.
         local = _with_retries(f"downloading samples {name}", lambda: snapshot_download(
-            name, repo_type="dataset", revision=revision, allow_patterns=["data/*.parquet", f".store/{MANIFEST}"]))
+            name, repo_type="dataset", revision=revision,
+            allow_patterns=["data/*.parquet", SAMPLES_MANIFEST, f".store/{MANIFEST}"]))
         data_dir = os.path.join(local, "data")
         if not os.path.isdir(data_dir) or not any(n.endswith(".parquet") for n in os.listdir(data_dir)):
             raise SSDError(f"Hub dataset {name} has no data/*.parquet; is it an SSD samples dataset pushed by `ssd-hf push samples`?")
         dataset = load_samples(local)
-        manifest = read_manifest(local)
+        if os.path.isfile(os.path.join(local, SAMPLES_MANIFEST)):
+            with open(os.path.join(local, SAMPLES_MANIFEST), encoding="utf-8") as handle:
+                manifest = json.load(handle)
+        else:
+            manifest = read_manifest(local)
     recorded = (manifest or {}).get("model_id")
     if recorded is None and len(dataset) and "model_id" in dataset.column_names:
         recorded = dataset[0]["model_id"]

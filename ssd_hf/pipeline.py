@@ -71,6 +71,7 @@ def load_prompt_items(script_args, config: SSDConfig):
 
 def sample(script_args, config: SSDConfig, model_args):
     """Frozen-base samples for every prompt into `samples_dir`; returns the samples Dataset."""
+    from . import hub
     from .sampling import load_engine, run_sampling
 
     dataset, prompts = load_prompt_items(script_args, config)
@@ -82,6 +83,7 @@ def sample(script_args, config: SSDConfig, model_args):
         "name": script_args.dataset_name,
         "config": script_args.dataset_config,
         "split": script_args.dataset_train_split,
+        "revision": hub.dataset_revision(script_args.dataset_name),  # 'local' for files, else the Hub commit
         "num_rows": len(dataset),
         "num_prompts": len(prompts),
     }
@@ -114,18 +116,12 @@ def train(config: SSDConfig, model_args, samples=None):
 
 
 def push_all(trainer, config: SSDConfig) -> None:
-    """TRL's convention: push_to_hub=True pushes what the run produced (samples dataset and model)."""
+    """TRL's convention, push_to_hub=True: SSDTrainer.train() pushed the samples dataset before training; the saved
+    model goes now. Both through hub.py, never Trainer's upload of output_dir."""
     from . import hub
 
-    if not trainer.accelerator.is_main_process:
-        return
-    repo_id = config.hub_model_id or os.path.basename(os.path.abspath(config.output_dir))
-    samples_repo_id = config.samples_dataset
-    if not config.samples_dataset:
-        samples_repo_id = f"{repo_id}-samples"
-        hub.push_samples(config.resolved_samples_dir(), samples_repo_id, private=bool(config.hub_private_repo), token=config.hub_token)
-    hub.push_model(config.output_dir, repo_id, private=bool(config.hub_private_repo), token=config.hub_token,
-                   samples_repo_id=samples_repo_id)
+    if trainer.is_world_process_zero():
+        hub.push_run_model(config, config.hub_token, trainer.samples_repo_id)
 
 
 def summary(lines: dict) -> str:

@@ -12,6 +12,7 @@ generated from recorded facts.
 from __future__ import annotations
 
 import contextlib
+import copy
 import json
 import logging
 import os
@@ -80,6 +81,11 @@ class SSDTrainer(SFTTrainer):
             train_dataset = to_training_rows(template, args.use_chat_template)
         else:
             train_dataset = self._training_set(samples, args)
+        # SSD pushes through hub.py only (cards, token scan, no trainer internals), so the Trainer sees neither
+        # push_to_hub (its upload of all of output_dir) nor hub_token (it pickles its args into training_args.bin).
+        self._push_to_hub, self._hub_token, self.samples_repo_id = args.push_to_hub, args.hub_token, None
+        args = copy.copy(args)
+        args.push_to_hub, args.hub_token = False, None
         super().__init__(model=model, args=args, train_dataset=train_dataset, **kwargs)
 
     # ----------------------------------------------------------------------------- data
@@ -143,7 +149,21 @@ class SSDTrainer(SFTTrainer):
                 f"no training example has a completion token left after truncation to max_length={self.args.max_length}; "
                 "raise --max_length."
             )
+        if self._push_to_hub and self.is_world_process_zero():
+            from . import hub
+
+            self.samples_repo_id = hub.push_run_samples(self.args, self._hub_token)  # published before training
         return super().train(*args, **kwargs)
+
+    def push_to_hub(self, commit_message: str | None = None, blocking: bool = True, token: str | None = None,
+                    revision: str | None = None, private: bool | None = None, **kwargs):
+        """Save, then push the model or adapter with its SSD card through hub.py (not Trainer's upload of output_dir)."""
+        from . import hub
+
+        self.save_model(_internal_call=True)
+        if not self.is_world_process_zero():
+            return None
+        return hub.push_run_model(self.args, token or self._hub_token, self.samples_repo_id)
 
     # ----------------------------------------------------------------------------- provenance
     def provenance(self) -> dict:

@@ -14,6 +14,7 @@ from ssd_hf.sampling.store import RECORD_FIELDS, SampleStore
 
 BASE_MODEL = "tester/tiny-base"
 SAMPLES_REPO = "tester/ssd-samples-tiny"
+PROMPTS_REVISION = "5e0c1d2b3a4f59687766554433221100ffeeddcc"  # the commit of tester/prompts the run read
 COMPLETIONS = [
     "```python\nn = int(input())\nprint(n * 2)\n```",
     "```python\nprint(1)\n```",  # a single-line stub
@@ -24,19 +25,21 @@ COMPLETIONS = [
 ]
 
 
-def make_samples_dir(root: str) -> str:
-    manifest = {"model_id": BASE_MODEL, "model_revision": "abc1234", "engines": ["transformers"],
+def make_samples_dir(root: str, model_id: str = BASE_MODEL) -> str:
+    """`model_id` may be a local path, as when the base model was given as a folder."""
+    manifest = {"model_id": model_id, "model_revision": "abc1234", "engines": ["transformers"],
                 "sampling": {"temperature": 1.6, "top_k": 20, "top_p": 0.8, "max_new_tokens": 64, "seed": 7},
                 "prompts": {"template": "lcb", "system_prompt": None, "use_chat_template": True},
                 "num_samples_per_prompt": 2, "num_prompts": 3,
-                "prompt_pool": {"name": "tester/prompts", "config": None, "split": "train", "num_rows": 3, "num_prompts": 3}}
+                "prompt_pool": {"name": "tester/prompts", "config": None, "split": "train", "revision": PROMPTS_REVISION,
+                                "num_rows": 3, "num_prompts": 3}}
     store = SampleStore(root, "cfg123", manifest=manifest)
     records = []
     for index, completion in enumerate(COMPLETIONS):
         row = {name: None for name in RECORD_FIELDS}
         row.update(prompt_id=f"p{index // 2}", sample_index=index % 2, source_id=f"q{index // 2}",
                    prompt=[{"role": "user", "content": f"question {index // 2}"}], completion=completion,
-                   model_id=BASE_MODEL, model_revision="abc1234", engine="transformers", temperature=1.6, top_k=20,
+                   model_id=model_id, model_revision="abc1234", engine="transformers", temperature=1.6, top_k=20,
                    top_p=0.8, max_new_tokens=64, seed=7 + index, finish_reason="stop", prompt_tokens=4,
                    completion_tokens=3 + 5 * index, sampling_config_hash="cfg123")
         records.append(row)
@@ -52,7 +55,7 @@ def provenance(adapter: bool) -> dict:
         "filters": {"drop_empty_and_stubs": True, "drop_shortest_fraction": 0.0, "removed": {"empty_or_stub": 2}},
         "sampling": {"temperature": 1.6, "top_k": 20, "top_p": 0.8, "max_new_tokens": 64, "seed": 7,
                      "num_samples_per_prompt": 2, "engine": "transformers"},
-        "prompt_pool": {"name": "tester/prompts", "split": "train", "num_rows": 3},
+        "prompt_pool": {"name": "tester/prompts", "split": "train", "revision": PROMPTS_REVISION, "num_rows": 3},
         "training": {"learning_rate": 0.0005, "num_train_epochs": 1, "max_steps": 2, "global_batch_size": 2,
                      "max_length": 128, "peft": adapter, "lora_r": 4 if adapter else None,
                      "lora_alpha": 8 if adapter else None},

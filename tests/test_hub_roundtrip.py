@@ -101,8 +101,8 @@ def test_push_pull_round_trip_no_op_repush_bad_token_and_no_token_leak(artifacts
         assert sum(p.startswith("results/") for p in head) == 2 and "assets/results.png" in head
         assert hub.repo("model", "tester/tiny-ssd-lora").private
         assert "adapter_model.safetensors" in hub.repo("model", "tester/tiny-ssd-lora").commits[-1].files
-        assert {"data/train-00000-of-00001.parquet", ".store/manifest.json", "README.md",
-                "assets/completion_lengths.png"} <= set(samples_repo.commits[-1].files)
+        assert set(samples_repo.commits[-1].files) == {".gitattributes", "data/train-00000-of-00001.parquet",
+                                                       "ssd_manifest.json", "README.md", "assets/completion_lengths.png"}
 
         # No byte pushed anywhere holds the token, and the token never reached the logs.
         leaks = [name for name, data in hub.all_pushed_bytes() if TOKEN.encode() in data]
