@@ -16,7 +16,7 @@ COMMANDS = {
     "sample": ("ssd_hf.pipeline", "sample_main", "draw frozen-base self-samples into a samples dataset"),
     "train": ("ssd_hf.pipeline", "train_main", "fine-tune on the samples (full or LoRA)"),
     "run": ("ssd_hf.pipeline", "run_main", "sample, then train"),
-    "demo": ("ssd_hf.pipeline", "demo_main", "the whole pipeline offline on a tiny local model"),
+    "demo": ("ssd_hf.pipeline", "demo_main", "SSD end to end offline on the paper's toy world, learned by a tiny model"),
     "eval": ("ssd_hf.eval.cli", "main", "LiveCodeBench / HumanEval pass@k in a sandbox"),
     "push": ("ssd_hf.hub_cli", "main", "push samples, models or results to the Hub with cards"),
     "toy": ("ssd_hf.analysis.cli", "toy_main", "the paper's toy world, analytic numbers"),

@@ -103,3 +103,15 @@ def test_console_script_prints_no_traceback(tmp_path):
     assert result.stderr.strip().splitlines()[-1] == (
         "ssd-hf sample: error: temperature must be > 0 (got 0.0); the paper uses 0.8-1.6 for T_train."
     )
+
+
+@pytest.mark.parametrize("recipe", ["qwen3_4b_instruct", "llama3_8b_instruct", "qwen3_30b"])
+def test_recipe_yaml_works_as_cli_config(recipe):
+    """`ssd-hf sample --config recipes/X.yaml --engine endpoint ...` (the endpoint issue's command) parses as is."""
+    from ssd_hf.pipeline import parse_args
+
+    path = os.path.join(os.path.dirname(__file__), "..", "recipes", f"{recipe}.yaml")
+    _, config, model_args = parse_args(["--config", path, "--engine", "endpoint", "--endpoint", "http://tgi-0:8080",
+                                        "--endpoint", "http://tgi-1:8080", "--concurrency", "64"])
+    assert config.engine == "endpoint" and config.endpoint == ["http://tgi-0:8080", "http://tgi-1:8080"]
+    assert config.concurrency == 64 and model_args.model_name_or_path and config.top_k == 20
