@@ -31,3 +31,12 @@ def tiny_llama(tmp_path_factory):
 @pytest.fixture(scope="session")
 def tiny_qwen3_moe(tmp_path_factory):
     return _tiny(tmp_path_factory, "qwen3_moe")
+
+
+@pytest.fixture(scope="session")
+def learned_toy(tmp_path_factory):
+    """The toy world learned and improved by SSD (about a minute): base and SSD models with real results."""
+    from ssd_hf.analysis.toy_learned import run_learned_toy
+
+    return run_learned_toy(str(tmp_path_factory.mktemp("learned-toy") / "toy"), num_samples=4000, eval_samples=3000,
+                           base_steps=500)

@@ -37,8 +37,12 @@ TOY_WORDS = [f"tok{i}" for i in range(toy.VOCAB)]
 ROOT_PROMPT = "root"
 STATES = ("root", "fork", "lock", "lock", "lock")  # the state behind each completion position
 SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<unk>"]
+# The toy world has one question, so the template asks it whatever the user turn says: any tool that applies
+# the chat template (the samplers, SFT, the Space, `ssd-hf analyze`) gets the toy's prompt and its answers.
 CHAT_TEMPLATE = (
-    "{% for message in messages %}<|im_start|>{{ message['content'] }}<|im_end|>{% endfor %}"
+    "<|im_start|>" + ROOT_PROMPT + "<|im_end|>"
+    "{% for message in messages %}{% if message['role'] == 'assistant' %}"
+    "<|im_start|>{{ message['content'] }}<|im_end|>{% endif %}{% endfor %}"
     "{% if add_generation_prompt %}<|im_start|>{% endif %}"
 )
 EVAL_TOP_P = 0.80  # the paper's headline eval truncation for the toy
@@ -296,10 +300,52 @@ def run_learned_toy(output_dir: str, num_samples: int = 8000, eval_samples: int 
         results["base_fit"] = json.load(handle)
     results["samples_dir"] = trainer.args.resolved_samples_dir()
     results["plots"] = write_plots(results, grid, curves, os.path.join(output_dir, "plots"))
+    for name, (path, _) in models.items():
+        write_eval_results(results, name, grid, curves[name], path)
     results["wall_seconds"] = time.perf_counter() - started
     with open(os.path.join(output_dir, RESULTS_FILE), "w") as handle:
         json.dump(results, handle, indent=2)
     return results
+
+
+def write_eval_results(results: dict, name: str, grid, curve: np.ndarray, model_dir: str) -> str:
+    """The model's toy evaluation as a results JSON of `ssd-hf eval`'s schema, so cards and the Space read it.
+
+    The toy is one problem sampled many times. pass@1 is the sampled rate at the best temperature with its
+    Wilson interval; pass@5 the unbiased estimator on the same samples, its interval the Wilson bounds mapped
+    through 1 - (1 - p)^5. The sweep is the exact curve on a 0.1 grid (`"method": "exact"`, no interval).
+    """
+    from ..eval.passk import pass_at_k
+    from ..eval.results import SCHEMA_VERSION, write_results
+
+    m = results["models"][name]["sampled_at_best"]
+    pass1 = {"value": m["success"], "ci_low": m["ci_low"], "ci_high": m["ci_high"]}
+    pass5 = {"value": pass_at_k(m["n"], m["passes"], 5), "ci_low": 1 - (1 - m["ci_low"]) ** 5,
+             "ci_high": 1 - (1 - m["ci_high"]) ** 5}
+    t_train = results["t_train"] if name == "ssd" else None
+    sweep = []
+    for t in np.round(np.arange(0.3, 3.0 + 1e-9, 0.1), 2):
+        value = float(curve[int(np.argmin(np.abs(grid - t)))])
+        point = {"temperature": float(t), "method": "exact",
+                 "aggregates": {"all": {"num_problems": 1, "pass@1": {"value": value, "ci_low": value, "ci_high": value}}}}
+        if t_train is not None:
+            point["t_eff"] = round(float(t) * t_train, 4)
+        sweep.append(point)
+    data = {
+        "schema_version": SCHEMA_VERSION, "benchmark": "toy-world",
+        "config": {"model": model_dir, "model_revision": "local",
+                   "decoding": {"temperature": m["temperature"], "top_k": 0, "top_p": m["top_p"], "max_new_tokens": len(STATES) + 3},
+                   "n": m["n"], "seed": results["training"]["seed"], "timeout_s": None,
+                   "problem_selection": {"description": "the paper's toy world (one prompt, PASS rule)", "count": 1,
+                                         "question_ids": ["toy-world"]}},
+        "aggregates": {"all": {"num_problems": 1, "pass@1": pass1, "pass@5": pass5}},
+        "problems": [{"question_id": "toy-world", "difficulty": None, "n": m["n"], "c": m["passes"]}],
+        "samples": [],
+        "sweep": sweep,
+        "best": {"temperature": m["temperature"], **({"t_eff": round(m["temperature"] * t_train, 4)} if t_train else {}),
+                 "pass@1": pass1},
+    }
+    return write_results(data, model_dir)
 
 
 def write_plots(results: dict, grid, curves: dict, plot_dir: str) -> list[str]:
