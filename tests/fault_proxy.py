@@ -1,7 +1,10 @@
 """A fault-injecting HTTP proxy for tests: sits in front of a real server on 127.0.0.1.
 
 Each proxied POST is, with probability `fault_rate`, turned into one of the faults inference
-servers really show: a dropped connection, a 429, a 503, or a slow answer past the client's timeout.
+servers really show: a dropped connection, a 429, a 503, or a stall (no answer for `slow_s` seconds,
+past the client's timeout, then a closed connection). None of them reaches the server, so a fault costs
+the server nothing: the tests' `transformers serve` generates one request at a time, and abandoned
+work queued on it would make later requests time out too.
 GETs (health, /info, /v1/models) pass through untouched unless `fault_gets` is set. The proxy counts
 what it did, remembers the Authorization headers it saw, and can add a fixed delay to every POST
 (`delay_s`) so a test can kill a sampler mid-run.
@@ -122,6 +125,8 @@ class FaultProxy:
                     return self._reply(int(fault), b'{"error": "injected fault"}')
                 if fault == "slow":
                     time.sleep(proxy.slow_s)
+                    self.close_connection = True
+                    return
                 if method == "POST" and proxy.delay_s:
                     time.sleep(proxy.delay_s)
                 upstream = http.client.HTTPConnection(proxy.upstream_host, proxy.upstream_port, timeout=600)

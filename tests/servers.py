@@ -165,6 +165,23 @@ def vllm_serve(model_dir: str, cache_dir: str, timeout_s: float = 240):
         yield url
 
 
+def chat_latency(url: str, model: str, max_tokens: int, tries: int = 3) -> float:
+    """Seconds the slowest of `tries` chat completions took: what a request costs on this machine right now."""
+    body = json.dumps(
+        {"model": model, "messages": [{"role": "user", "content": "Read n and print n + 1."}], "max_tokens": max_tokens}
+    ).encode()
+    slowest = 0.0
+    for _ in range(tries):
+        request = urllib.request.Request(
+            f"{url}/v1/chat/completions", data=body, headers={"Content-Type": "application/json"}
+        )
+        start = time.perf_counter()
+        with urllib.request.urlopen(request, timeout=120) as response:
+            response.read()
+        slowest = max(slowest, time.perf_counter() - start)
+    return slowest
+
+
 def write_prompts(path: str, count: int) -> str:
     """A JSONL pool of `count` distinct short problems."""
     with open(path, "w") as out:

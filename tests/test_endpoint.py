@@ -13,7 +13,7 @@ import time
 
 import pytest
 from fault_proxy import FaultProxy
-from servers import free_port, transformers_serve, write_prompts
+from servers import chat_latency, free_port, transformers_serve, write_prompts
 
 from ssd_hf.config import SSDConfig
 from ssd_hf.errors import SSDError
@@ -24,6 +24,7 @@ from ssd_hf.sampling.store import RECORD_FIELDS
 
 NUM_PROMPTS = 50
 FAULT_PROMPTS = 40
+FAULT_TOKENS = 8
 KILL_PROMPTS = 30
 MAX_NEW_TOKENS = 16
 
@@ -75,7 +76,7 @@ def shard_keys(samples_dir) -> list[tuple[str, int]]:
     return keys
 
 
-def assert_valid(dataset, prompts, model):
+def assert_valid(dataset, prompts, model, max_new_tokens=MAX_NEW_TOKENS):
     assert dataset.num_rows == len(prompts)
     assert set(RECORD_FIELDS) <= set(dataset.column_names)
     assert {r["prompt_id"] for r in dataset} == {p.prompt_id for p in prompts}
@@ -83,7 +84,7 @@ def assert_valid(dataset, prompts, model):
         assert record["engine"] == "endpoint"
         assert record["model_id"] == model
         assert record["finish_reason"] in ("stop", "length")
-        assert 0 < record["completion_tokens"] <= MAX_NEW_TOKENS
+        assert 0 < record["completion_tokens"] <= max_new_tokens
         assert record["prompt_tokens"] > 0
         assert (record["temperature"], record["top_k"], record["top_p"]) == (1.6, 20, 0.8)
 
@@ -95,12 +96,49 @@ def test_transformers_serve_50_prompts(tserve, tiny_qwen3, tmp_path):
     # transformers serve has no top_k field: the engine found it takes the decoder as generation_config.
     assert [e.top_k_style for e in engine.endpoints] == ["generation_config"]
     assert_valid(dataset, prompts, tiny_qwen3)
-    assert {r["model_revision"] for r in dataset} == {"main"}  # reported by the server as MODEL@main
+    # The server reports FOLDER@main; a folder is recorded as "local", as the native engine records it.
+    assert {r["model_revision"] for r in dataset} == {"local"}
+
+
+def test_native_and_endpoint_runs_differ_only_in_engine(tserve, tiny_qwen3, tmp_path):
+    """Same model, prompts and decoding through both engines: the same provenance and sampling-config hash,
+    so records differ only in the engine and in what was drawn; a store one engine started, the other resumes."""
+    config = make_config(tmp_path, [tserve])
+    native_config = make_config(tmp_path, [], engine="transformers")
+    prompts = prompt_items(config, 6)
+    native = load_engine("transformers", model_name_or_path=tiny_qwen3, config=native_config)
+    params, options = config.sampling_params(), config.prompt_options()
+    assert native_config.sampling_params() == params
+    by_native = run_sampling(prompts[:4], native, params, options, str(tmp_path / "native"))
+    _, by_endpoint = sample_with(config, tiny_qwen3, prompts[:4], str(tmp_path / "endpoint"))
+
+    drawn = {"engine", "completion", "finish_reason", "completion_tokens"}
+    key = lambda r: (r["prompt_id"], r["sample_index"])  # noqa: E731
+    rows_native, rows_endpoint = sorted(by_native, key=key), sorted(by_endpoint, key=key)
+    assert len(rows_native) == len(rows_endpoint) == 4
+    for a, b in zip(rows_native, rows_endpoint):
+        assert (a["engine"], b["engine"]) == ("transformers", "endpoint")
+        assert {k: v for k, v in a.items() if k not in drawn} == {k: v for k, v in b.items() if k not in drawn}
+    assert rows_native[0]["model_revision"] == "local"
+
+    # The endpoint engine resumes the native engine's store: only the two new prompts are sampled.
+    _, resumed = sample_with(config, tiny_qwen3, prompts, str(tmp_path / "native"))
+    assert sorted(r["engine"] for r in resumed) == ["endpoint"] * 2 + ["transformers"] * 4
 
 
 def test_thirty_percent_faults_every_record_once(tserve, tiny_qwen3, tmp_path):
-    with FaultProxy(tserve, fault_rate=0.3, seed=1, slow_s=2.5) as proxy:
-        config = make_config(tmp_path, [proxy.url], request_timeout=2.0, max_retries=12)
+    """30% of requests fail (drops, 429s, 503s, stalls past the timeout); every record still lands exactly once.
+
+    `transformers serve` generates one request at a time, so a request's latency is mostly its wait in the
+    server's queue. Two in flight and a timeout of ten times what a request costs on this machine right now
+    keep the injected stalls the only timeouts, however loaded the machine is.
+    """
+    request_timeout = min(max(3.0, 10 * chat_latency(tserve, tiny_qwen3, FAULT_TOKENS)), 30.0)
+    with FaultProxy(tserve, fault_rate=0.3, seed=1, slow_s=request_timeout + 1) as proxy:
+        config = make_config(
+            tmp_path, [proxy.url], concurrency=2, max_new_tokens=FAULT_TOKENS,
+            request_timeout=request_timeout, max_retries=12,
+        )
         prompts = prompt_items(config, FAULT_PROMPTS)
         samples_dir = str(tmp_path / "samples")
         engine = load_engine("endpoint", model_name_or_path=tiny_qwen3, config=config)
@@ -108,12 +146,32 @@ def test_thirty_percent_faults_every_record_once(tserve, tiny_qwen3, tmp_path):
         dataset = run_sampling(
             prompts, engine, config.sampling_params(), config.prompt_options(), samples_dir, shard_size=8
         )
-    assert_valid(dataset, prompts, tiny_qwen3)
+    assert_valid(dataset, prompts, tiny_qwen3, max_new_tokens=FAULT_TOKENS)
     keys = shard_keys(samples_dir)
     assert len(keys) == len(set(keys)) == FAULT_PROMPTS
     faults = {kind: proxy.counts[kind] for kind in ("drop", "429", "503", "slow")}
     assert all(count > 0 for count in faults.values()), faults
     assert sum(faults.values()) >= 0.2 * (sum(faults.values()) + proxy.counts["pass"])
+
+
+def test_exhausted_retries_name_the_main_failure(tserve, tiny_qwen3, tmp_path):
+    """When a request runs out of retries, the one line says what mostly failed and what to change."""
+    with FaultProxy(tserve) as proxy:
+        config = make_config(tmp_path, [proxy.url], concurrency=1, request_timeout=1.0, max_retries=2)
+        engine = load_engine("endpoint", model_name_or_path=tiny_qwen3, config=config)
+        engine.backoff_max_s = 0.1
+        requests = build_requests(prompt_items(config, 1), 1, 0)
+        proxy.delay_s = 1.5  # every answer now comes after the client gave up
+        with pytest.raises(SSDError) as timeouts:
+            list(engine.generate(requests, config.sampling_params()))
+        proxy.delay_s, proxy.reject_status = 0.0, 503
+        with pytest.raises(SSDError) as overloaded:
+            list(engine.generate(requests, config.sampling_params()))
+    message = str(timeouts.value)
+    assert "\n" not in message and "failed 3 times, mostly timeouts (3 timeouts;" in message
+    assert "--request_timeout (1 s)" in message and "rerun the same command" in message
+    message = str(overloaded.value)
+    assert "mostly HTTP 503 (3 HTTP 503;" in message and "lower --concurrency" in message
 
 
 def test_dead_endpoint_leaves_rotation_and_token_is_sent_never_logged(

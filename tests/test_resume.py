@@ -1,4 +1,5 @@
-"""Kill `ssd-hf sample` with SIGKILL mid-run, rerun it: every (prompt, index) exactly once."""
+"""Kill `ssd-hf sample` with SIGKILL mid-run, rerun it: every (prompt, index) exactly once, and the very samples
+an uninterrupted run draws."""
 
 import glob
 import os
@@ -44,3 +45,10 @@ def test_sigkill_then_resume_loses_and_duplicates_nothing(tiny_qwen3, tmp_path):
     keys = list(zip(table.column("prompt_id").to_pylist(), table.column("sample_index").to_pylist()))
     assert len(keys) == 64 and len(set(keys)) == 64
     assert sorted({i for _, i in keys}) == [0, 1]
+
+    # Each sample depends on its own seed only: an uninterrupted run, batched otherwise (continuous batching),
+    # draws the same completions as the killed-and-resumed fixed-batch run.
+    whole = str(tmp_path / "whole")
+    subprocess.run(sample_command(tiny_qwen3, whole), check=True, capture_output=True, timeout=300)
+    reference = pq.read_table(os.path.join(whole, "samples", "data", "train-00000-of-00001.parquet"))
+    assert reference.to_pylist() == table.to_pylist()

@@ -151,7 +151,9 @@ def run_sampling(
     """Draw every missing (prompt, index) sample, resume-safe and data-parallel; return the merged Dataset.
 
     Under `accelerate launch` each process samples its own slice of the missing requests into the shared
-    store; the main process merges once everyone is done; every process returns the same dataset.
+    store (engines that are not data-parallel sample on the main process only); the main process merges
+    once everyone is done; every process returns the same dataset. Waiting for the others goes through
+    marker files in the store, not a collective: sampling may take hours, longer than a barrier's timeout.
     """
     from accelerate import PartialState
 
@@ -168,6 +170,8 @@ def run_sampling(
     }
     with state.main_process_first():
         store = SampleStore(samples_dir, config_hash, manifest if state.is_main_process else None)
+        if state.is_main_process:
+            store.clear_marks()
     state.wait_for_everyone()
     done = store.done_keys()
     requests = [
@@ -185,11 +189,15 @@ def run_sampling(
             engine.generate(mine, params), store, engine, params, len(mine), shard_size,
             show_progress=state.is_local_main_process,
         )
-    state.wait_for_everyone()
+    store.mark(f"sampled-{state.process_index}")
     if state.is_main_process:
+        store.wait_for([f"sampled-{rank}" for rank in range(state.num_processes)])
         store.update_manifest(engines=sorted({*store.manifest.get("engines", []), engine.name}))
         store.finalize()
-    state.wait_for_everyone()
+        store.mark("merged")
+    else:
+        store.wait_for(["merged"])
+    state.wait_for_everyone()  # everyone arrives within a poll of each other; keeps the next run's clear_marks after
     return load_samples(samples_dir)
 
 

@@ -30,6 +30,7 @@ import queue
 import random
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit, urlunsplit
@@ -164,9 +165,10 @@ def server_client_class():
 class RetriableError(Exception):
     """A failure worth trying again (maybe on another endpoint)."""
 
-    def __init__(self, message: str, connect: bool = False):
+    def __init__(self, message: str, connect: bool = False, kind: str = "other failures"):
         super().__init__(message)
         self.connect = connect  # nothing listening: counts towards taking the endpoint out of rotation
+        self.kind = kind  # what the final error tallies: "timeouts", "HTTP 503", ...
 
 
 class PermanentError(Exception):
@@ -187,11 +189,15 @@ def classify(error: BaseException, url: str) -> Exception:
         return error
     if isinstance(error, InferenceTimeoutError):
         connect = isinstance(error.__cause__, (httpx2.ConnectTimeout, httpx2.PoolTimeout))
-        return RetriableError(f"{url}: timed out", connect=connect)
+        return RetriableError(f"{url}: timed out", connect=connect, kind="timeouts")
     if isinstance(error, httpx2.ConnectError):
-        return RetriableError(f"{url}: connection refused or host unreachable", connect=True)
-    if isinstance(error, (httpx2.TransportError, json.JSONDecodeError, asyncio.TimeoutError)):
-        return RetriableError(f"{url}: {type(error).__name__}: {error}")
+        return RetriableError(
+            f"{url}: connection refused or host unreachable", connect=True, kind="refused connections"
+        )
+    if isinstance(error, (httpx2.TimeoutException, asyncio.TimeoutError)):
+        return RetriableError(f"{url}: timed out ({type(error).__name__})", kind="timeouts")
+    if isinstance(error, (httpx2.TransportError, json.JSONDecodeError)):
+        return RetriableError(f"{url}: {type(error).__name__}: {error}", kind="dropped connections")
     if isinstance(error, HfHubHTTPError) and error.response is not None:
         status = error.response.status_code
         try:
@@ -199,10 +205,12 @@ def classify(error: BaseException, url: str) -> Exception:
         except Exception:  # a streamed body that was not read
             body = ""
         if status in (408, 425, 429) or status >= 500:
-            return RetriableError(f"{url}: HTTP {status}")
+            return RetriableError(f"{url}: HTTP {status}", kind=f"HTTP {status}")
         return PermanentError(f"{url} answered HTTP {status}: {_short(body)}", status=status, body=body)
     if isinstance(error, (KeyError, IndexError, TypeError, ValueError)):  # a malformed answer
-        return RetriableError(f"{url}: malformed response ({type(error).__name__}: {error})")
+        return RetriableError(
+            f"{url}: malformed response ({type(error).__name__}: {error})", kind="malformed responses"
+        )
     return error if isinstance(error, Exception) else RuntimeError(str(error))
 
 
@@ -239,6 +247,11 @@ class Endpoint:
     alive: bool = True
     completed: int = 0
     last_error: str = field(default="", repr=False)
+
+
+def is_local_path(model: str) -> bool:
+    """A model named by a folder (here, or a path on the server's machine), not by a Hub id."""
+    return os.path.isdir(model) or model.startswith(("/", "./", "../", "~"))
 
 
 def split_model_revision(reported: str | None) -> tuple[str | None, str | None]:
@@ -341,7 +354,9 @@ class EndpointEngine:
                 reported,
             )
         self.model_id = reported
-        self.model_revision = revision or self.revision or ("local" if os.path.isdir(reported) else "unknown")
+        self.model_revision = self._revision_of(reported, revision)
+        for e in live:  # every record gets the engine's normalised provenance, not each answer's raw `model`
+            e.model_id, e.model_revision = self.model_id, self.model_revision
         for e in live:
             logger.info(
                 "Endpoint %s: %s protocol, top-k as %s, model %s",
@@ -350,6 +365,24 @@ class EndpointEngine:
                 e.top_k_style,
                 e.model_id,
             )
+
+    def _revision_of(self, reported: str, server_revision: str | None) -> str:
+        """The revision to record, as the native engine would record it for the same model.
+
+        An explicit --model_revision wins. A local folder is "local" for every engine: the server names a
+        folder (a path: `transformers serve` then appends a meaningless "@main"), or the server says no
+        revision and --model_name_or_path is a folder here. Otherwise the server's word (TGI's commit
+        sha), else "unknown".
+        """
+        if self.revision:
+            return self.revision
+        if is_local_path(reported):
+            return "local"
+        if server_revision:
+            return server_revision
+        if self.requested_model and os.path.isdir(self.requested_model):
+            return "local"
+        return "unknown"
 
     def _same_model(self, reported: str) -> bool:
         a, b = (
@@ -473,7 +506,7 @@ class EndpointEngine:
         self, endpoint: Endpoint | None, request: SampleRequest, params: SamplingParams, fixed=False
     ):
         """One sample, retried with backoff; each retry goes to the least busy live endpoint unless `fixed`."""
-        attempt = 0
+        attempt, kinds = 0, Counter()
         while True:
             target = endpoint if fixed else self._pick()
             target.in_flight += 1
@@ -499,16 +532,32 @@ class EndpointEngine:
                         await asyncio.sleep(CONNECT_RETRY_S * target.connect_failures)
                         continue
                 attempt += 1
+                kinds[failure.kind] += 1
                 if attempt > self.max_retries:
-                    raise SSDError(
-                        f"a request failed {attempt} times (last: {failure}); raise --max_retries or check the "
-                        "server; rerun the same command to resume."
-                    ) from None
+                    raise SSDError(self._exhausted_message(attempt, kinds, failure)) from None
                 delay = self._backoff(attempt)
                 logger.debug("Retrying %s in %.2fs after: %s", request.key, delay, failure)
                 await asyncio.sleep(delay)
             finally:
                 target.in_flight -= 1
+
+    def _exhausted_message(self, attempts: int, kinds: Counter, last: Exception) -> str:
+        """One line naming what mostly went wrong, since the cure differs: timeouts vs an overloaded server."""
+        tally = ", ".join(f"{count} {kind}" for kind, count in kinds.most_common())
+        main = kinds.most_common(1)[0][0]
+        if main == "timeouts":
+            advice = (
+                f"answers take longer than --request_timeout ({self.timeout:g} s): raise it, or lower --concurrency "
+                "if the server queues requests"
+            )
+        elif main in ("HTTP 429", "HTTP 503"):
+            advice = "the server is overloaded or still loading: lower --concurrency or raise --max_retries"
+        else:
+            advice = "check the server, or raise --max_retries"
+        return (
+            f"a request failed {attempts} times, mostly {main} ({tally}; last: {last}); {advice}; "
+            "rerun the same command to resume."
+        )
 
     def _backoff(self, attempt: int) -> float:
         return backoff_delay(attempt, self.backoff_base_s, self.backoff_max_s)
@@ -572,8 +621,9 @@ class EndpointEngine:
             finish_reason="length" if choice.finish_reason == "length" else "stop",
             prompt_tokens=int(usage.prompt_tokens) if usage else 0,
             completion_tokens=int(usage.completion_tokens) if usage else 0,
-            model_id=model_id or endpoint.model_id,
-            model_revision=model_revision or endpoint.model_revision,
+            # After the probe the endpoint holds the normalised provenance; the probe itself learns it from here.
+            model_id=endpoint.model_id or model_id,
+            model_revision=endpoint.model_revision or model_revision,
         )
 
     async def _send_tgi(

@@ -5,6 +5,7 @@ Layout of a samples directory::
     samples/
       .store/manifest.json            sampling config, its hash, model, prompt pool facts
       .store/shards/<hash>/*.jsonl    finished records, each file written whole then renamed into place
+      .store/sync/                    per-run markers that processes of one launch wait on (see `wait_for`)
       data/train-00000-of-00001.parquet   the merged dataset (written by `finalize`)
 
 A shard appears atomically (write to a temporary name, fsync, rename), so `kill -9` at any moment
@@ -134,6 +135,35 @@ class SampleStore:
         path = os.path.join(self.shard_dir, name)
         _atomic_write(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
         return path
+
+    # ----- waiting between processes, without collectives -----
+    # Under `accelerate launch`, processes wait for each other while one samples for hours (the endpoint
+    # engine samples on the main process only). A collective barrier would trip the process group's
+    # timeout (gloo 30 min, NCCL 10 min by default); a marker file in the shared store never times out.
+    # If a process dies instead, the launcher stops the others.
+
+    @property
+    def sync_dir(self) -> str:
+        return os.path.join(self.store_dir, "sync")
+
+    def clear_marks(self) -> None:
+        """Forget the markers of earlier runs (main process, before the others look)."""
+        for path in glob.glob(os.path.join(self.sync_dir, "*")):
+            os.remove(path)
+
+    def mark(self, name: str) -> None:
+        os.makedirs(self.sync_dir, exist_ok=True)
+        _atomic_write(os.path.join(self.sync_dir, name), str(time.time()))
+
+    def wait_for(self, names: list[str], poll_s: float = 0.5) -> None:
+        """Block until every named marker exists."""
+        start, logged = time.monotonic(), 0.0
+        while not all(os.path.exists(os.path.join(self.sync_dir, name)) for name in names):
+            waited = time.monotonic() - start
+            if waited - logged >= 600:
+                logger.info("Still waiting for %s after %.0f min", ", ".join(names), waited / 60)
+                logged = waited
+            time.sleep(poll_s)
 
     def finalize(self):
         """Merge shards into `data/*.parquet`, each (prompt_id, sample_index) once; return the Dataset."""

@@ -6,7 +6,9 @@ does not hold a whole padded batch hostage. Finished samples are handed back one
 lets the store write them to disk as they arrive.
 
 Decoding is transformers' own logits-processor chain built from a `GenerationConfig`:
-temperature -> top-k -> top-p -> multinomial sample, with min-p and every penalty left off.
+temperature -> top-k -> top-p, with min-p and every penalty left off, then a draw seeded per sample
+(`seeded_sampler.py`): a sample's tokens depend on its own seed only, not on its batch, its process or
+the order requests finish, so a data-parallel run gives the same samples as a single process.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import torch
 from ..config import SamplingParams
 from ..prompts import apply_chat_template
 from . import GeneratedSample, SampleRequest
+from .seeded_sampler import SeededBatchSampler, install_seeded_sampler
 
 logger = logging.getLogger(__name__)
 
@@ -62,15 +65,16 @@ def token_budget(request: SampleRequest, params: SamplingParams) -> int:
 def continuous_batching_config(device, hints, seed: int):
     """Continuous-batching settings: our seed; on CPU, a cache sized to the work instead of to free memory.
 
-    By default the manager claims most free device memory for its KV cache. That suits a dedicated GPU,
-    but on CPU the eager attention path also materialises masks as large as batch tokens x cache tokens,
-    which for a cache sized to system memory reaches many GB. There we size the cache to what the
-    requests (described by the manager's `WorkloadHints`) can actually use and keep batches modest.
+    By default the manager claims most free device memory for its KV cache. That suits a dedicated GPU
+    (we keep the 20% margin it keeps when logits processors run: the seeded draw is one), but on CPU the
+    eager attention path also materialises masks as large as batch tokens x cache tokens, which for a
+    cache sized to system memory reaches many GB. There we size the cache to what the requests
+    (described by the manager's `WorkloadHints`) can actually use and keep batches modest.
     """
     from transformers import ContinuousBatchingConfig
 
     if torch.device(device).type != "cpu":
-        return ContinuousBatchingConfig(seed=seed)
+        return ContinuousBatchingConfig(seed=seed, max_memory_percent=0.8)
     page = ContinuousBatchingConfig().page_size or 256
     longest = hints.max_prompt_length + hints.max_generated_length
     in_flight = min(hints.num_requests, 64)
@@ -143,9 +147,6 @@ class TransformersEngine:
         gen_config = generation_config_for(params, stops, self.tokenizer.pad_token_id)
         encoded = {r.key: self._encode(r) for r in requests}
         by_key = {r.key: r for r in requests}
-        # Seeding: one RNG seed per call; all sequences in flight draw from one generator, so the
-        # per-sample `seed` recorded in each row is honoured exactly by the endpoint and vllm engines only.
-        torch.manual_seed(params.seed)
         was_training = self.model.training
         self.model.eval()
         try:
@@ -160,20 +161,26 @@ class TransformersEngine:
         from transformers.generation.continuous_batching.utils import WorkloadHints
 
         pending = set(by_key)
-        # The manager sizes its KV cache from the model and device. Its sampler has its own seed: ours.
+        # The manager sizes its KV cache from the model and device.
         hints = WorkloadHints(
             max_prompt_length=max(len(ids) for ids in encoded.values()),
             max_generated_length=max(token_budget(r, params) for r in by_key.values()),
             num_requests=len(encoded),
         )
         cb_config = continuous_batching_config(self.model.device, hints, params.seed)
-        with self.model.continuous_batching_context_manager(
-            generation_config=gen_config, continuous_batching_config=cb_config, warmup=False, block=True,
-            timeout=10, workload_hints=hints,
-        ) as manager:
+        # What `continuous_batching_context_manager` does, with the seeded draw added before the start.
+        manager = self.model.init_continuous_batching(
+            generation_config=gen_config, continuous_batching_config=cb_config, workload_hints=hints
+        )
+        install_seeded_sampler(manager)
+        manager.start()
+        try:
             for key, ids in encoded.items():
-                budget = token_budget(by_key[key], params)
-                manager.add_request(input_ids=ids, request_id=key, max_new_tokens=budget, eos_token_id=stops)
+                request = by_key[key]
+                manager.add_request(
+                    input_ids=ids, request_id=key, max_new_tokens=token_budget(request, params), eos_token_id=stops,
+                    seed=request.seed,
+                )
             while pending:
                 result = manager.get_result(timeout=1)
                 if result is None:
@@ -187,12 +194,25 @@ class TransformersEngine:
                 pending.discard(result.request_id)
                 key = result.request_id
                 yield self._finish(by_key[key], len(encoded[key]), list(result.generated_tokens), stops, params)
+        finally:
+            manager.stop(block=True, timeout=10)
+            manager.destroy()
 
     def _generate_padded(self, by_key, encoded, gen_config, stops, params):
-        """Left-padded `model.generate` in fixed batches: the fallback, and the benchmark baseline."""
+        """Left-padded `model.generate` in fixed batches: the fallback, and the benchmark baseline.
+
+        The chain is the same warpers plus the seeded draw, which must run after them; `generate` puts
+        processors passed to it before its own warpers, so it gets the whole chain with greedy decoding,
+        whose argmax picks the one token the draw left.
+        """
+        from transformers import LogitsProcessorList
+
         keys = list(by_key)
         pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else stops[0]
         device = self.model.device
+        warpers = self.model._get_logits_processor(gen_config)
+        greedy = copy.deepcopy(gen_config)
+        greedy.do_sample, greedy.temperature, greedy.top_k, greedy.top_p = False, None, None, None
         for start in range(0, len(keys), self.batch_size):
             batch = keys[start : start + self.batch_size]
             width = max(len(encoded[k]) for k in batch)
@@ -204,11 +224,13 @@ class TransformersEngine:
                 attention[row, width - len(ids) :] = 1
             # A padded batch runs until its longest member stops: the cost continuous batching avoids.
             budgets = [token_budget(by_key[k], params) for k in batch]
-            batch_config = copy.deepcopy(gen_config)
+            batch_config = copy.deepcopy(greedy)
             batch_config.max_new_tokens = max(budgets)
+            draw = SeededBatchSampler([by_key[k].seed for k in batch], [len(encoded[k]) for k in batch], width)
             with torch.no_grad():
                 output = self.model.generate(
-                    input_ids=input_ids.to(device), attention_mask=attention.to(device), generation_config=batch_config
+                    input_ids=input_ids.to(device), attention_mask=attention.to(device), generation_config=batch_config,
+                    logits_processor=LogitsProcessorList([*warpers, draw]),
                 )
             for row, key in enumerate(batch):
                 tokens = output[row, width:].tolist()[: budgets[row]]
