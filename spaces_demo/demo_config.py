@@ -76,7 +76,9 @@ def resolve_auto(kind: str) -> tuple[str, str]:
     for relative in DEMO_CANDIDATES[kind]:
         candidate = os.path.join(demo_dir, relative)
         if _is_model_dir(candidate):
-            made = "SSD-trained by `ssd-hf demo`" if kind == "ssd" else "base model of `ssd-hf demo`"
+            made = "SSD student of `ssd-hf demo`" if kind == "ssd" else "base model of `ssd-hf demo`"
+            if relative.startswith("toy/"):
+                return candidate, f"{made}: the paper's toy world (it answers the toy's one question, five toy words)"
             return candidate, f"{made}; a tiny model: its text is noise"
     from ssd_hf.tiny import build_tiny_model
 

@@ -146,13 +146,20 @@ LOGIN_HINT = "log in with `hf auth login` or set HF_TOKEN to a token with write 
 
 def _is_transient(error: BaseException) -> bool:
     """5xx, 429 and connection-level failures are worth retrying; anything else is not."""
-    import httpx
+    import importlib
+
     from huggingface_hub.errors import HfHubHTTPError
 
     if isinstance(error, HfHubHTTPError):
         status = getattr(error.response, "status_code", None)
         return status is not None and (status >= 500 or status == 429)
-    return isinstance(error, (httpx.TransportError, ConnectionError, TimeoutError))
+    transport = [ConnectionError, TimeoutError]
+    for client in ("httpx2", "httpx"):  # huggingface_hub 2.x talks through httpx2; httpx where installed
+        try:
+            transport.append(importlib.import_module(client).TransportError)
+        except ImportError:
+            pass
+    return isinstance(error, tuple(transport))
 
 
 def _with_retries(action: str, call):
@@ -176,6 +183,14 @@ def _with_retries(action: str, call):
             logger.warning("%s: transient error (%s); retry %d in %.0fs", action, type(error).__name__, attempt + 1, delay)
             time.sleep(delay)
     raise AssertionError("unreachable")
+
+
+def download_dataset_file(repo_id: str, filename: str, revision: str | None = None) -> str:
+    """One file of a Hub dataset repo, through the local cache (works offline once cached); returns its path."""
+    from huggingface_hub import hf_hub_download
+
+    return _with_retries(f"downloading {filename} from {repo_id}",
+                         lambda: hf_hub_download(repo_id, filename, repo_type="dataset", revision=revision))
 
 
 def _scrub(text: str) -> str:

@@ -124,6 +124,7 @@ def prepare_prompts(
         logger.info("Paper selection (is_passed, one per question_id): %d -> %d rows", before, len(rows))
     items, seen = [], set()
     duplicates = 0
+    repeats: dict[str, int] = {}  # kept duplicates (deduplicate=False) get their own ids: their own samples
     for index, row in enumerate(rows):
         messages, statement = _row_messages(row, options)
         key = normalise_statement(statement)
@@ -132,6 +133,9 @@ def prepare_prompts(
             continue
         seen.add(key)
         prompt_id = stable_hash(messages)
+        repeats[prompt_id] = repeats.get(prompt_id, 0) + 1
+        if repeats[prompt_id] > 1:
+            prompt_id = stable_hash([messages, repeats[prompt_id]])
         source_id = str(row.get("question_id") or row.get("task_id") or row.get("id") or index)
         items.append(PromptItem(prompt_id=prompt_id, source_id=source_id, messages=messages))
     logger.info("Prompt pool: %d rows, %d duplicates removed, %d prompts kept", len(rows), duplicates, len(items))

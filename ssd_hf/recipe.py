@@ -24,6 +24,11 @@ class RecipeArguments:
     run_sample: bool = field(default=True, metadata={"help": "Draw the frozen base model's samples (skipped when samples_dataset is set)."})
     run_train: bool = field(default=True, metadata={"help": "Fine-tune on the samples."})
     run_eval: bool = field(default=True, metadata={"help": "Evaluate the trained model (needs ssd_hf.eval)."})
+    global_batch_size: int | None = field(
+        default=None,
+        metadata={"help": "Sequences per optimizer step over all processes (paper: 32). When set, gradient_accumulation_steps "
+                          "is derived from it and the number of processes, so the recipe keeps the paper's batch on any GPU count."},
+    )
     eval_benchmark: str = field(default="lcb-v6", metadata={"help": "lcb-v6, lcb-v5-heldout, humaneval, or custom (with eval_problems)."})
     eval_problems: str | None = field(default=None, metadata={"help": "LCB-schema JSONL, 'fixtures', or a release name."})
     eval_start_date: str | None = field(default=None, metadata={"help": "Keep problems with contest_date >= this (paper v6: 2025-02-01)."})
@@ -110,10 +115,26 @@ def evaluate(model_dir: str, config, recipe: RecipeArguments) -> str | None:
     return path
 
 
+def apply_global_batch_size(config, recipe: RecipeArguments) -> None:
+    """gradient_accumulation_steps = global batch / (per-device batch x processes), which must divide exactly."""
+    if recipe.global_batch_size is None:
+        return
+    per_step = config.per_device_train_batch_size * config.world_size
+    if recipe.global_batch_size < 1 or recipe.global_batch_size % per_step:
+        raise SSDError(
+            f"global_batch_size {recipe.global_batch_size} is not a multiple of per_device_train_batch_size "
+            f"{config.per_device_train_batch_size} x {config.world_size} processes; change one of them."
+        )
+    config.gradient_accumulation_steps = recipe.global_batch_size // per_step
+    logger.info("Global batch %d = %d per device x %d processes x %d accumulation steps", recipe.global_batch_size,
+                config.per_device_train_batch_size, config.world_size, config.gradient_accumulation_steps)
+
+
 def run_recipe(script_args, config, model_args, recipe: RecipeArguments) -> dict:
     """Sample -> train -> evaluate -> push, as the recipe configures; returns what was produced."""
     from . import pipeline
 
+    apply_global_batch_size(config, recipe)
     produced: dict = {}
     samples = None
     if recipe.run_sample and not config.samples_dataset:

@@ -64,3 +64,12 @@ def test_chat_template_switch(tiny_qwen3):
     assert with_template.startswith("<|im_start|>system\nS<|im_end|>") and with_template.endswith("<|im_start|>assistant\n")
     without = tokenizer.decode(apply_chat_template(tokenizer, messages, False))
     assert "<|im_start|>" not in without and "S\n\nU" in without
+
+
+def test_kept_duplicates_get_their_own_ids():
+    """deduplicate_prompts=False (the public script's pool): each repeat is sampled on its own."""
+    rows = [{"prompt": "Print 1."}, {"prompt": "Print 1."}, {"prompt": "Print 2."}]
+    items = prepare_prompts(rows, PromptOptions(), deduplicate=False)
+    assert len(items) == 3 and len({item.prompt_id for item in items}) == 3
+    assert items[0].prompt_id == prepare_prompts(rows, PromptOptions())[0].prompt_id  # first occurrence unchanged
+

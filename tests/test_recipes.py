@@ -37,7 +37,7 @@ def smoke_overrides(model: str, output_dir: str) -> list[str]:
         "--bf16", "false", "--dtype", "float32", "--gradient_checkpointing", "false", "--save_strategy", "no",
         "--warmup_steps", "0", "--drop_empty_and_stubs", "false", "--logging_steps", "1",
         "--eval_benchmark", "custom", "--eval_problems", "fixtures", "--eval_limit", "1", "--eval_n", "1",
-        "--eval_workers", "1", "--output_dir", output_dir,
+        "--eval_workers", "1", "--global_batch_size", "2", "--output_dir", output_dir,
     ]
 
 
@@ -64,7 +64,8 @@ def test_yaml_matches_paper(name):
     assert (recipe["max_steps"], recipe["warmup_steps"], recipe["save_steps"]) == (steps, warmup, save)
     assert recipe["learning_rate"] == 5e-6 and recipe["lr_scheduler_kwargs"] == {"min_lr": 1e-6}
     assert (recipe["adam_beta1"], recipe["adam_beta2"], recipe["weight_decay"]) == (0.9, 0.95, 0.1)
-    # global batch 32 on the stated 8 GPUs
+    # global batch 32 sequences whatever the GPU count (and the static values agree on 8 GPUs)
+    assert recipe["global_batch_size"] == 32
     assert recipe["per_device_train_batch_size"] * recipe["gradient_accumulation_steps"] * 8 == 32
     assert recipe["max_length"] == 65536 and recipe["num_samples_per_prompt"] == 1
     assert (recipe["dataset_name"], recipe["dataset_config"]) == ("microsoft/rStar-Coder", "seed_sft")
@@ -189,3 +190,28 @@ def test_accelerate_two_processes_shard_sampling_and_train_ddp(tiny_qwen3, tmp_p
     # DDP: 2 processes x 1 per device x 1 accumulation
     assert provenance["training"]["global_batch_size"] == 2
     assert os.path.isfile(os.path.join(double, "model.safetensors"))
+
+
+def test_global_batch_size_sets_accumulation_for_the_process_count():
+    """The paper's global batch of 32 on 8 or 16 GPUs; a count that does not divide it is one clear line."""
+    from ssd_hf import SSDError
+    from ssd_hf.config import SSDConfig
+    from ssd_hf.recipe import RecipeArguments, apply_global_batch_size
+
+    class OnGPUs(SSDConfig):  # TrainingArguments reads world_size from the launched process group
+        gpus = 1
+
+        @property
+        def world_size(self):
+            return self.gpus
+
+    for gpus, accumulation in ((8, 4), (16, 2), (32, 1)):
+        config = OnGPUs(output_dir="unused", per_device_train_batch_size=1, report_to="none")
+        config.gpus = gpus
+        apply_global_batch_size(config, RecipeArguments(global_batch_size=32))
+        assert config.gradient_accumulation_steps == accumulation
+    config = OnGPUs(output_dir="unused", per_device_train_batch_size=1, report_to="none")
+    config.gpus = 12
+    with pytest.raises(SSDError, match="not a multiple of per_device_train_batch_size 1 x 12 processes"):
+        apply_global_batch_size(config, RecipeArguments(global_batch_size=32))
+

@@ -70,3 +70,30 @@ def test_processes_wait_on_marker_files(tmp_path):
     start = time.monotonic()
     store.wait_for(["merged"], poll_s=0.02)
     assert time.monotonic() - start >= 0.25
+
+
+def test_finalize_keeps_only_the_requested_samples(tmp_path):
+    """A store reused with a smaller prompt pool keeps the other samples cached, out of the dataset."""
+    store = SampleStore(str(tmp_path), "h1", manifest={"model_id": "m"})
+    store.write_shard([record("a", 0), record("b", 0), record("c", 0)])
+    dataset = store.finalize({("a", 0), ("c", 0)})
+    assert sorted(dataset["prompt_id"]) == ["a", "c"]
+    assert store.done_keys() == {("a", 0), ("b", 0), ("c", 0)}  # "b" stays on disk for a later run
+    assert len(store.finalize()) == 3
+
+
+def test_rerun_with_fewer_prompts_returns_exactly_those(tiny_qwen3, tmp_path):
+    """run_sampling returns what this run asked for, even from a store that holds more."""
+    from ssd_hf.config import PromptOptions, SamplingParams
+    from ssd_hf.prompts import prepare_prompts
+    from ssd_hf.sampling import run_sampling
+    from ssd_hf.sampling.transformers import TransformersEngine
+
+    options = PromptOptions()
+    prompts = prepare_prompts([{"prompt": f"Print {i}."} for i in range(3)], options)
+    engine = TransformersEngine(tiny_qwen3)
+    params = SamplingParams(temperature=1.0, top_k=20, top_p=0.8, max_new_tokens=4, seed=0)
+    first = run_sampling(prompts, engine, params, options, str(tmp_path), num_samples_per_prompt=1)
+    again = run_sampling(prompts[:2], engine, params, options, str(tmp_path), num_samples_per_prompt=1)
+    assert len(first) == 3 and sorted(again["prompt_id"]) == sorted(p.prompt_id for p in prompts[:2])
+    assert again["completion"] == [r["completion"] for r in first if r["prompt_id"] in set(again["prompt_id"])]

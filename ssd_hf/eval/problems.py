@@ -2,7 +2,7 @@
 
 Why fetch JSONL files: the Hub repo `livecodebench/code_generation_lite` is backed by a loading script
 that recent `datasets` versions refuse, so we download `test.jsonl` ... `test6.jsonl` with
-`huggingface_hub.hf_hub_download` and parse them ourselves.
+`ssd_hf.hub.download_dataset_file` (huggingface_hub's cache) and parse them ourselves.
 
 Private tests are stored upstream as base64(zlib(pickle(json_string))). Pickle can run arbitrary code,
 so we decode with an unpickler that refuses every global: only plain strings (and containers of them)
@@ -164,17 +164,17 @@ def read_jsonl(path: str) -> list[dict]:
 
 
 def fetch_release_rows(release: str = "release_v6", revision: str | None = None) -> list[dict]:
-    """Download the release's JSONL files from the Hub (cached by huggingface_hub) and parse them."""
-    from huggingface_hub import hf_hub_download
+    """Download the release's JSONL files from the Hub (through hub.py, cached) and parse them."""
+    from ..hub import download_dataset_file
 
     if release not in RELEASE_FILES:
         raise SSDError(f"unknown LiveCodeBench release {release!r}; choose one of {sorted(RELEASE_FILES)}")
     rows = []
     for name in RELEASE_FILES[release]:
         try:
-            path = hf_hub_download(LCB_REPO, name, repo_type="dataset", revision=revision)
-        except Exception as exc:
-            raise SSDError(f"could not download {name} from {LCB_REPO} ({type(exc).__name__}); check network/HF_HUB_OFFLINE or pass --problems FILE") from exc
+            path = download_dataset_file(LCB_REPO, name, revision)
+        except SSDError as exc:
+            raise SSDError(f"{exc}; check the network / HF_HUB_OFFLINE, or pass --problems FILE") from None
         rows.extend(read_jsonl(path))
     return rows
 

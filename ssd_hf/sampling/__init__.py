@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Protocol
@@ -115,9 +116,15 @@ def write_as_finished(
     shard_size: int,
     flush_seconds: float = 10.0,
     show_progress: bool = True,
+    samples_per_prompt: dict[str, int] | None = None,
 ) -> int:
-    """Consume an engine's output, writing a shard every `shard_size` samples or `flush_seconds`."""
+    """Consume an engine's output, writing a shard every `shard_size` samples or `flush_seconds`.
+
+    The bar counts samples, with tokens/s and, given `samples_per_prompt` (what this run draws for each
+    prompt), how many prompts have all their samples."""
     buffer, written, tokens = [], 0, 0
+    remaining = dict(samples_per_prompt or {})
+    prompts_done = 0
     start = last_flush = time.perf_counter()
     with tqdm(total=total, desc=f"Sampling ({engine.name})", unit="sample", disable=not show_progress) as bar:
         try:
@@ -125,7 +132,14 @@ def write_as_finished(
                 buffer.append(to_record(sample, engine, params, store.config_hash))
                 tokens += sample.completion_tokens
                 bar.update(1)
-                bar.set_postfix(tok_s=f"{tokens / max(time.perf_counter() - start, 1e-9):.1f}", refresh=False)
+                prompt_id = sample.request.prompt.prompt_id
+                if prompt_id in remaining:
+                    remaining[prompt_id] -= 1
+                    prompts_done += remaining[prompt_id] == 0
+                postfix = {"tok_s": f"{tokens / max(time.perf_counter() - start, 1e-9):.1f}"}
+                if samples_per_prompt:
+                    postfix["prompts"] = f"{prompts_done}/{len(samples_per_prompt)}"
+                bar.set_postfix(postfix, refresh=False)
                 if len(buffer) >= shard_size or time.perf_counter() - last_flush > flush_seconds:
                     store.write_shard(buffer)
                     written += len(buffer)
@@ -173,11 +187,10 @@ def run_sampling(
         if state.is_main_process:
             store.clear_marks()
     state.wait_for_everyone()
-    done = store.done_keys()
-    requests = [
-        r for r in build_requests(prompts, num_samples_per_prompt, params.seed)
-        if (r.prompt.prompt_id, r.sample_index) not in done
-    ]
+    wanted = build_requests(prompts, num_samples_per_prompt, params.seed)
+    wanted_keys = {(r.prompt.prompt_id, r.sample_index) for r in wanted}
+    done = store.done_keys() & wanted_keys
+    requests = [r for r in wanted if (r.prompt.prompt_id, r.sample_index) not in done]
     if done:
         logger.info("Resuming: %d samples already on disk, %d to go", len(done), len(requests))
     if engine.data_parallel:
@@ -188,12 +201,13 @@ def run_sampling(
         write_as_finished(
             engine.generate(mine, params), store, engine, params, len(mine), shard_size,
             show_progress=state.is_local_main_process,
+            samples_per_prompt=dict(Counter(r.prompt.prompt_id for r in mine)),
         )
     store.mark(f"sampled-{state.process_index}")
     if state.is_main_process:
         store.wait_for([f"sampled-{rank}" for rank in range(state.num_processes)])
         store.update_manifest(engines=sorted({*store.manifest.get("engines", []), engine.name}))
-        store.finalize()
+        store.finalize(wanted_keys)
         store.mark("merged")
     else:
         store.wait_for(["merged"])

@@ -165,13 +165,19 @@ class SampleStore:
                 logged = waited
             time.sleep(poll_s)
 
-    def finalize(self):
-        """Merge shards into `data/*.parquet`, each (prompt_id, sample_index) once; return the Dataset."""
+    def finalize(self, keys: set[tuple[str, int]] | None = None):
+        """Merge shards into `data/*.parquet`, each (prompt_id, sample_index) once; return the Dataset.
+
+        `keys` limits the dataset to the samples this run asked for: a store reused with a smaller or another
+        prompt pool keeps its other samples in the shards (a later run may want them) but not in the dataset.
+        """
         from datasets import Dataset
 
         unique = {}
         for record in self.iter_records():
-            unique.setdefault((record["prompt_id"], int(record["sample_index"])), record)
+            key = (record["prompt_id"], int(record["sample_index"]))
+            if keys is None or key in keys:
+                unique.setdefault(key, record)
         ordered = [unique[key] for key in sorted(unique)]
         rows = [{name: record[name] for name in RECORD_FIELDS} for record in ordered]
         dataset = Dataset.from_list(rows, features=record_features())
