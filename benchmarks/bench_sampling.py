@@ -1,6 +1,6 @@
 """Sampling benchmark: native continuous batching vs padded `model.generate` vs vLLM itself, one run.
 
-    python benchmarks/bench_sampling.py [--requests 24 --median 24 --cap 128 --batch 8] [--append]
+    python benchmarks/bench_sampling.py [--requests 96 --median 24 --cap 128 --batch 8] [--append]
 
 Workload (benchmarks/workload.py): a random-weight ~19M-parameter Qwen3, the tiny offline tokenizer,
 prompts of 20-80 words, completion budgets log-normal (median `--median`, sigma 0.8, capped at `--cap`)
@@ -83,7 +83,7 @@ def vllm_row(model, tokenizer, args) -> tuple | None:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--requests", type=int, default=24)
+    ap.add_argument("--requests", type=int, default=96)
     ap.add_argument("--median", type=int, default=24)
     ap.add_argument("--cap", type=int, default=128)
     ap.add_argument("--batch", type=int, default=8)
