@@ -212,8 +212,13 @@ def toy_summary(results: dict) -> str:
                      f"{100 * analytic['success']:.1f}% @ T={analytic['temperature']:.2f}")
     base, ssd = results["models"]["base"]["sampled_at_best"], results["models"]["ssd"]["sampled_at_best"]
     verdict = "SSD ahead: the intervals do not overlap" if ssd["ci_low"] > base["ci_high"] else "intervals overlap: not a clear win"
+    labels = results["token_stats"]["labels"]
     lines += [
         f"  {verdict} ({100 * (ssd['success'] - base['success']):+.1f} points)",
+        "",
+        "  next-token positions on 32 of the samples (lock: top token >= 0.9; fork: top < 0.6 and >= 2 tokens >= 0.1):",
+        f"    base {labels['base']['lock']} locks / {labels['base']['fork']} forks / {labels['base']['other']} other;  "
+        f"SSD {labels['ssd']['lock']} locks / {labels['ssd']['fork']} forks / {labels['ssd']['other']} other",
         "",
         f"  samples dataset: {results['samples_dir']}",
         f"  models:          {results['models']['base']['path']} (base), {results['models']['ssd']['path']} (SSD)",

@@ -60,6 +60,12 @@ def test_learned_student_beats_learned_base_near_the_paper(learned_toy):
     assert ssd["states"]["lock"][0] > base["states"]["lock"][0] + 0.1
     assert sum(ssd["states"]["lock"][5:]) < 0.001 < sum(base["states"]["lock"][5:])
 
+    # The same in `ssd-hf analyze`'s terms: the base has no lock (its top lock token holds 0.75), the student's
+    # lock positions became locks (top token >= 0.9), and no position went the other way.
+    labels, transitions = results["token_stats"]["labels"], results["token_stats"]["transitions"]
+    assert labels["base"]["lock"] == 0 and labels["ssd"]["lock"] >= 48 and transitions["other->lock"] >= 48
+    assert transitions["lock->other"] == transitions["lock->fork"] == 0
+
     # What the run leaves behind: a samples dataset in the project schema, both models, results and plots.
     samples = load_samples(results["samples_dir"])
     assert len(samples) == 4000 and set(RECORD_FIELDS) <= set(samples.column_names)

@@ -300,12 +300,25 @@ def run_learned_toy(output_dir: str, num_samples: int = 8000, eval_samples: int 
         results["base_fit"] = json.load(handle)
     results["samples_dir"] = trainer.args.resolved_samples_dir()
     results["plots"] = write_plots(results, grid, curves, os.path.join(output_dir, "plots"))
+    results["token_stats"] = token_statistics(base_dir, trainer.args.output_dir, results["samples_dir"],
+                                              os.path.join(output_dir, "plots", "tokens"), eval_top_p)
+    results["plots"] += results["token_stats"].pop("plots")
     for name, (path, _) in models.items():
         write_eval_results(results, name, grid, curves[name], path)
     results["wall_seconds"] = time.perf_counter() - started
     with open(os.path.join(output_dir, RESULTS_FILE), "w") as handle:
         json.dump(results, handle, indent=2)
     return results
+
+
+def token_statistics(base_dir: str, ssd_dir: str, samples_dir: str, output_dir: str, top_p: float) -> dict:
+    """`ssd-hf analyze` on the toy: the paper's four panels and lock/fork counts, base vs SSD, same samples."""
+    from ..sampling.store import load_samples
+    from .tokens import analyze
+
+    stats = analyze(base_dir, ssd_dir, load_samples(samples_dir), output_dir, max_samples=32, top_k=0, top_p=top_p)
+    return {"labels": {name: stats[name]["labels"] for name in ("base", "ssd")}, "transitions": stats["transitions"],
+            "plots": stats["plots"]}
 
 
 def write_eval_results(results: dict, name: str, grid, curve: np.ndarray, model_dir: str) -> str:
