@@ -248,19 +248,25 @@ def test_native_code_routes_are_closed(outside, limits):
 
 @LAYERS
 def test_ordinary_programs_still_work(limits):
-    """The hardening must not break what solutions use (numpy imports ctypes only optionally)."""
+    """The hardening must not break what solutions use (numpy imports ctypes only optionally).
+
+    numpy is checked whenever the child runs our own environment; a virtual environment under /tmp is
+    hidden by the private /tmp, so there the child runs the base interpreter and sees only its packages."""
+    from ssd_hf.eval.sandbox import child_python, namespaces_available
+
+    own_env = child_python(limits.use_namespaces and namespaces_available()) == sys.executable
     code = (
         "import bisect, collections, functools, heapq, itertools, math, re, sys, threading, random, decimal\n"
         "import fractions, statistics, string, typing, dataclasses, copy, json, array, operator, datetime, shutil, os\n"
-        "import numpy as np\n"
-        "sys.setrecursionlimit(10 ** 6)\n"
+        + ("import numpy as np\n" if own_env else "class np:\n    arange = staticmethod(lambda n: __import__('array').array('i', range(n)))\n")
+        + "sys.setrecursionlimit(10 ** 6)\n"
         "threading.stack_size(64 * 1024 * 1024)\n"
         "@functools.lru_cache(None)\ndef depth(n):\n    return 0 if n == 0 else 1 + depth(n - 1)\n"
         "out = []\nt = threading.Thread(target=lambda: out.append(depth(20000)))\nt.start()\nt.join()\n"
         "h = [5, 1, 3]\nheapq.heapify(h)\n"
         "os.makedirs('a/b')\nopen('a/b/f.txt', 'w').write('x')\nshutil.rmtree('a')\n"
         "print(out[0], heapq.heappop(h), bisect.bisect([1, 2, 3], 2), collections.Counter('aab')['a'],"
-        " math.comb(5, 2), len(list(itertools.permutations(range(4)))), re.sub('a', 'b', 'aa'), int(np.arange(4).sum()),"
+        " math.comb(5, 2), len(list(itertools.permutations(range(4)))), re.sub('a', 'b', 'aa'), sum(np.arange(4)),"
         " os.path.exists('a'))\n"
     )
     result = run_with(code, SandboxLimits(timeout_s=10.0, use_namespaces=limits.use_namespaces,

@@ -138,6 +138,24 @@ def privilege_drop_args() -> tuple[str, ...] | None:
     return None
 
 
+PRIVATE_DIRS = ("/tmp", "/var/tmp", "/dev/shm")  # replaced by fresh tmpfs inside the mount namespace
+
+
+def child_python(use_namespaces: bool) -> str:
+    """The interpreter the child runs: ours, or, when ours is a virtual environment under a directory the
+    private mounts replace (a venv in /tmp), the interpreter it links to, which the child can still see."""
+    exe = sys.executable
+    if not use_namespaces or not any(exe.startswith(d + "/") for d in PRIVATE_DIRS):
+        return exe
+    real = os.path.realpath(exe)
+    if any(real.startswith(d + "/") for d in PRIVATE_DIRS):
+        raise RuntimeError(
+            f"the sandbox replaces {', '.join(PRIVATE_DIRS)} with private directories, and this Python ({real}) "
+            "lives there; run the evaluator from a Python installed elsewhere."
+        )
+    return real
+
+
 def isolated_command(argv: list[str], work: str, limits: SandboxLimits) -> list[str]:
     """`argv` wrapped in the operating-system layers available here (namespaces, then an unprivileged user).
 
@@ -271,7 +289,8 @@ def run_program(
         with open(paths["stdin"], "rb") as fin, open(paths["stdout"], "wb") as fout, \
                 open(paths["stderr"], "wb") as ferr, open(paths["config"], "rb") as fcfg:
             inherited = (fcfg.fileno(),) + ((write_end,) if write_end is not None else ())
-            argv = [sys.executable, "-I", "-c", CHILD_SOURCE, mode, str(fcfg.fileno())]
+            python = child_python(limits.use_namespaces and namespaces_available())
+            argv = [python, "-I", "-c", CHILD_SOURCE, mode, str(fcfg.fileno())]
             proc = subprocess.Popen(
                 isolated_command(argv, work, limits), stdin=fin, stdout=fout, stderr=ferr, cwd=work,
                 env=clean_env(work), start_new_session=True, close_fds=True, pass_fds=inherited,
