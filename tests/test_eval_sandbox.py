@@ -189,38 +189,42 @@ def _untouched(path):
     return sorted(os.listdir(path)) == ["keep.txt"] and (path / "keep.txt").read_text() == "precious"
 
 
+def assert_all_refused(programs, limits, outside):
+    """Each program ends in an error, and none of them changed `outside`."""
+    for code in programs:
+        assert run_with(code, limits).status == "error", code
+    assert _untouched(outside)
+
+
 @LAYERS
 def test_dir_fd_cannot_reach_outside(outside, limits):
-    for code in (
+    programs = (
         f"import os\nfd = os.open({str(outside)!r}, os.O_RDONLY)\nos.close(os.open('x', os.O_CREAT | os.O_WRONLY, dir_fd=fd))\n",
         f"import os\nfd = os.open({str(outside)!r}, os.O_RDONLY | os.O_DIRECTORY)\nos.mkdir('d', dir_fd=fd)\n",
         f"import os\nfd = os.open({str(outside)!r}, os.O_PATH)\nos.unlink('keep.txt', dir_fd=fd)\n",
         "import os\nfd = os.open('.', os.O_RDONLY)\nos.close(os.open('../escaped', os.O_CREAT | os.O_WRONLY, dir_fd=fd))\n",
-    ):
-        assert run_with(code, limits).status == "error", code
-    assert _untouched(outside)
+    )
+    assert_all_refused(programs, limits, outside)
 
 
 @LAYERS
 def test_sqlite_cannot_write_outside(outside, limits):
-    for code in (
+    programs = (
         f"import sqlite3\nsqlite3.connect({str(outside / 'db')!r}).execute('create table t(x)')\n",
         f"import sqlite3\nsqlite3.connect(':memory:').execute(\"attach database '{outside / 'db2'}' as x\")\n",
-    ):
-        assert run_with(code, limits).status == "error", code
-    assert _untouched(outside)
+    )
+    assert_all_refused(programs, limits, outside)
 
 
 @LAYERS
 def test_mkfifo_and_mknod_cannot_create_outside(outside, limits):
-    for code in (
+    programs = (
         f"import os\nos.mkfifo({str(outside / 'fifo')!r})\n",
         f"import os, stat\nos.mknod({str(outside / 'node')!r}, 0o600 | stat.S_IFREG)\n",
         f"import os\nfd = os.open({str(outside)!r}, os.O_RDONLY)\nos.mkfifo('fifo', dir_fd=fd)\n",
         f"import posix\nposix.mkfifo({str(outside / 'fifo')!r})\n",
-    ):
-        assert run_with(code, limits).status == "error", code
-    assert _untouched(outside)
+    )
+    assert_all_refused(programs, limits, outside)
     # inside its own directory a fifo is harmless and allowed
     assert run_with("import os\nos.mkfifo('f')\nprint(os.path.exists('f'))\n", limits).stdout.strip() == "True"
 
@@ -255,10 +259,11 @@ def test_ordinary_programs_still_work(limits):
     from ssd_hf.eval.sandbox import child_python, namespaces_available
 
     own_env = child_python(limits.use_namespaces and namespaces_available()) == sys.executable
+    numpy_import, numpy_sum = ("import numpy as np\n", "int(np.arange(4).sum())") if own_env else ("", "6")
     code = (
         "import bisect, collections, functools, heapq, itertools, math, re, sys, threading, random, decimal\n"
         "import fractions, statistics, string, typing, dataclasses, copy, json, array, operator, datetime, shutil, os\n"
-        + ("import numpy as np\n" if own_env else "class np:\n    arange = staticmethod(lambda n: __import__('array').array('i', range(n)))\n")
+        + numpy_import
         + "sys.setrecursionlimit(10 ** 6)\n"
         "threading.stack_size(64 * 1024 * 1024)\n"
         "@functools.lru_cache(None)\ndef depth(n):\n    return 0 if n == 0 else 1 + depth(n - 1)\n"
@@ -266,7 +271,7 @@ def test_ordinary_programs_still_work(limits):
         "h = [5, 1, 3]\nheapq.heapify(h)\n"
         "os.makedirs('a/b')\nopen('a/b/f.txt', 'w').write('x')\nshutil.rmtree('a')\n"
         "print(out[0], heapq.heappop(h), bisect.bisect([1, 2, 3], 2), collections.Counter('aab')['a'],"
-        " math.comb(5, 2), len(list(itertools.permutations(range(4)))), re.sub('a', 'b', 'aa'), sum(np.arange(4)),"
+        f" math.comb(5, 2), len(list(itertools.permutations(range(4)))), re.sub('a', 'b', 'aa'), {numpy_sum},"
         " os.path.exists('a'))\n"
     )
     result = run_with(code, SandboxLimits(timeout_s=10.0, use_namespaces=limits.use_namespaces,
