@@ -64,7 +64,7 @@ def prompt_rows(count: int) -> list[dict]:
 
 def prompt_options():
     """No system prompt: vLLM's custom dataset sends each prompt as a single user turn."""
-    from ssd_hf.config import PromptOptions
+    from ssd_hf.records import PromptOptions
 
     return PromptOptions(system_prompt=None)
 
@@ -103,7 +103,8 @@ def endpoint_throughput(url: str, model: str, count: int, concurrency: int, max_
     The latency wraps the engine's one-request call, so it is what vLLM's client reports as E2E latency.
     """
     from ssd_hf.prompts import prepare_prompts
-    from ssd_hf.sampling import build_requests, load_engine
+    from ssd_hf.sampling.engines import load_engine
+    from ssd_hf.sampling.runner import build_requests
 
     config = ssd_config(url, concurrency, max_new_tokens, tempfile.mkdtemp())
     engine = load_engine("endpoint", model_name_or_path=model, config=config)
@@ -187,10 +188,10 @@ def inner_vllm(model: str, count: int, max_new_tokens: int, repeats: int) -> Non
     import vllm
     from vllm.inputs import TokensPrompt
 
-    from ssd_hf.config import SamplingParams
     from ssd_hf.prompts import apply_chat_template, prepare_prompts
-    from ssd_hf.sampling import build_requests
-    from ssd_hf.sampling.vllm import VLLMEngine, _on_cpu, vllm_sampling_params
+    from ssd_hf.records import SamplingParams
+    from ssd_hf.sampling.engines.vllm import VLLMEngine, _on_cpu, vllm_sampling_params
+    from ssd_hf.sampling.runner import build_requests
 
     kwargs = {"enable_chunked_prefill": False} if _on_cpu() else {}
     llm = vllm.LLM(model=model, max_model_len=1024, enforce_eager=True, dtype="float32", seed=0, **kwargs)

@@ -29,10 +29,10 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "tests"))
 
-from workload import length_stats, make_requests, qwen3_model, report  # noqa: E402
+from workload import length_stats, make_requests, qwen3_model, report, timed_generate  # noqa: E402
 
-from ssd_hf.config import SamplingParams  # noqa: E402
-from ssd_hf.sampling.transformers import TransformersEngine, timed_generate  # noqa: E402
+from ssd_hf.records import SamplingParams  # noqa: E402
+from ssd_hf.sampling.engines.native import TransformersEngine  # noqa: E402
 from ssd_hf.tiny import build_tiny_tokenizer  # noqa: E402
 
 

@@ -11,10 +11,9 @@ from __future__ import annotations
 
 import math
 import random
-from dataclasses import dataclass
 
 from ssd_hf.prompts import PromptItem
-from ssd_hf.sampling import SampleRequest
+from ssd_hf.sampling.engine import SampleRequest
 
 # Public config.json values (no download): Qwen/Qwen3-0.6B and Qwen/Qwen3-4B-Instruct-2507.
 QWEN3_CONFIGS = {
@@ -31,11 +30,15 @@ QWEN3_CONFIGS = {
 }
 
 
-@dataclass(frozen=True)
-class BudgetedRequest(SampleRequest):
-    """A request with its own completion budget (the engine honours `max_new_tokens` when present)."""
 
-    max_new_tokens: int = 0
+
+def timed_generate(engine, requests, params):
+    """Run an engine to completion and time it: (samples, seconds)."""
+    import time
+
+    start = time.perf_counter()
+    samples = list(engine.generate(requests, params))
+    return samples, time.perf_counter() - start
 
 
 def qwen3_model(name: str, vocab_size: int | None = None, **kwargs):
@@ -63,7 +66,7 @@ def make_requests(count: int, median_tokens: int, max_new_tokens: int, prompt_wo
     for i, budget in enumerate(budgets):
         text = " ".join(rng.choice(words) for _ in range(rng.randint(prompt_words // 2, prompt_words * 2)))
         prompt = PromptItem(prompt_id=f"p{i}", source_id=str(i), messages=[{"role": "user", "content": text}])
-        requests.append(BudgetedRequest(prompt=prompt, sample_index=0, seed=i, max_new_tokens=budget))
+        requests.append(SampleRequest(prompt=prompt, sample_index=0, seed=i, max_new_tokens=budget))
     return requests
 
 

@@ -1,13 +1,5 @@
-"""SSD recipe for meta-llama/Llama-3.1-8B-Instruct: `accelerate launch --config_file recipes/accelerate_configs/zero3.yaml recipes/llama3_8b_instruct.py`.
+"""SSD recipe for meta-llama/Llama-3.1-8B-Instruct: `accelerate launch recipes/llama3_8b_instruct.py` (values in llama3_8b_instruct.yaml; see README.md)."""
+from ssd_hf.commands.stages import recipe_main
 
-Values live in llama3_8b_instruct.yaml (each commented with its source); any of them can be overridden on the
-command line (`--max_steps 10`), or the whole file replaced with `--config other.yaml`.
-"""
-
-import os
-import sys
-
-from ssd_hf.recipe import main
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:], default_config=os.path.join(os.path.dirname(os.path.abspath(__file__)), "llama3_8b_instruct.yaml")))
+if __name__ == "__main__":  # vLLM's workers may re-import this file
+    recipe_main(__file__)

@@ -43,8 +43,8 @@ LABEL_COLOURS = {"lock": "#9ecae1", "fork": "#fdae6b", "other": "#f1f1f3"}
 
 
 def _messages(question: str, starter_code: str) -> list[dict]:
-    from ssd_hf.config import PromptOptions
     from ssd_hf.prompts import build_messages, render_user_text
+    from ssd_hf.records import PromptOptions
 
     return build_messages(render_user_text(question, starter_code or None), PromptOptions())
 

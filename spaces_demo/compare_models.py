@@ -19,12 +19,6 @@ from demo_config import ModelSpec
 
 logger = logging.getLogger(__name__)
 
-# Fallback lock/fork rule when ssd_hf.analysis.tokens is not installed (PAPER.md "locks and forks"):
-# a lock has one token holding most of the mass; a fork has several plausible tokens.
-# Same thresholds as the analysis module's rule.
-LOCK_TOP1, FORK_TOP1, FORK_MIN_PROB = 0.9, 0.6, 0.1
-
-
 class ModelLoadError(Exception):
     """The model of one pane could not be loaded; the message is shown in that pane as it is."""
 
@@ -84,7 +78,7 @@ class ModelSlot:
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
-        from ssd_hf.hub import split_revision
+        from ssd_hf.refs import split_revision
 
         path, revision = split_revision(self.spec.path)
         if not path:
@@ -142,33 +136,21 @@ class ModelSlot:
     def token_stats(self, messages: list[dict], completion: str) -> list[TokenStat]:
         """Per completion token: entropy, top-1 mass and lock/fork label of this model's next-token distribution.
 
-        Uses the mechanism analysis (`ssd_hf.analysis.tokens`) when installed, so the Space and
-        `ssd-hf analyze` label positions by the same rule; the fallback rule is documented above.
+        Uses the mechanism analysis (`ssd_hf.analysis.tokens`), so the Space and `ssd-hf analyze` label
+        positions by the same rule.
         """
-        import torch
 
         model, tokenizer = self.load()
         completion_ids = tokenizer(completion, add_special_tokens=False)["input_ids"]
         if not completion_ids:
             return []
-        try:
-            from ssd_hf.analysis import tokens as analysis
-        except ImportError:
-            analysis = None
-        if analysis is not None:
-            row = {"prompt": messages, "completion": completion}
-            log_probs = analysis.completion_logits(model, tokenizer, [row], max_samples=1).cpu()
-            labels = analysis.label_positions(log_probs)
-        else:
-            prompt = self.prompt_ids(tokenizer, messages)
-            ids = torch.tensor([prompt + completion_ids], device=model.device)
-            with torch.no_grad():
-                logits = model(input_ids=ids).logits[0, len(prompt) - 1 : -1].float()
-            log_probs = torch.log_softmax(logits, dim=-1).cpu()
-            probs = log_probs.exp()
-            plausible = (probs >= FORK_MIN_PROB).sum(-1).tolist()
-            labels = ["lock" if p1 >= LOCK_TOP1 else "fork" if p1 < FORK_TOP1 and count >= 2 else "other"
-                      for p1, count in zip(probs.max(-1).values.tolist(), plausible)]
+        from ssd_hf.analysis import (
+            tokens as analysis,  # the Space ships the package: same rule as `ssd-hf analyze`
+        )
+
+        row = {"prompt": messages, "completion": completion}
+        log_probs = analysis.completion_logits(model, tokenizer, [row], max_samples=1).cpu()
+        labels = analysis.label_positions(log_probs)
         probs = log_probs.exp()
         entropy = (-(probs * log_probs.clamp_min(-1e4)).sum(-1)).tolist()
         top1 = probs.max(-1).values.tolist()

@@ -7,7 +7,6 @@ Nothing here is invented: a model with no results says so instead of showing a b
 from __future__ import annotations
 
 import glob
-import json
 import logging
 import os
 import re
@@ -21,56 +20,53 @@ METRICS = ("pass@1", "pass@5")
 
 
 def _read_json(path: str) -> dict | None:
+    from ssd_hf.records import read_results
+
     try:
-        with open(path, encoding="utf-8") as handle:
-            data = json.load(handle)
+        return read_results(path).to_dict()
     except (OSError, ValueError) as error:
         logger.warning("skipping results file %s: %s", path, error)
         return None
-    return data if isinstance(data, dict) and "aggregates" in data else None
 
 
 def _card_results(card_path: str) -> dict | None:
-    """A results-shaped dict from a model card's model-index (values there may be percentages)."""
+    """A results-shaped dict from a model card's model-index (huggingface_hub parses it; values there are %)."""
     try:
         from huggingface_hub import ModelCard
 
-        index = ModelCard.load(card_path).data.to_dict().get("model-index") or []
+        entries = ModelCard.load(card_path).data.eval_results or []
     except Exception as error:  # noqa: BLE001 - a card we cannot read just has no results
         logger.warning("cannot read model card %s: %s", card_path, error)
         return None
     aggregates: dict = {}
-    for entry in index:
-        for result in entry.get("results") or []:
-            for metric in result.get("metrics") or []:
-                kind = str(metric.get("type") or "")
-                if not kind.startswith("pass@") or metric.get("value") is None:
-                    continue
-                name = str(metric.get("name") or "")
-                dataset = result.get("dataset") or {}
-                where = f"{dataset.get('config') or ''} {dataset.get('name') or ''} {name}"
-                difficulty = next((d for d in DIFFICULTIES[1:] if re.search(rf"\b{d}\b", where, re.I)), "all")
-                value = float(metric["value"])
-                value = value / 100 if "%" in name or value > 1 else value
-                aggregates.setdefault(difficulty, {})[kind] = {"value": value}
+    for entry in entries:
+        kind = str(entry.metric_type or "")
+        if not kind.startswith("pass@") or entry.metric_value is None:
+            continue
+        where = f"{entry.dataset_config or ''} {entry.dataset_name or ''} {entry.metric_name or ''}"
+        difficulty = next((d for d in DIFFICULTIES[1:] if re.search(rf"\b{d}\b", where, re.I)), "all")
+        value = float(entry.metric_value)
+        value = value / 100 if "%" in str(entry.metric_name or "") or value > 1 else value
+        aggregates.setdefault(difficulty, {})[kind] = {"value": value}
     return {"schema_version": 1, "aggregates": aggregates, "source": "model card"} if aggregates else None
 
 
 def _provenance_base(model_dir: str) -> str | None:
-    path = os.path.join(model_dir, "ssd_provenance.json")
-    if not os.path.isfile(path):
-        return None
-    with open(path, encoding="utf-8") as handle:
-        return json.load(handle).get("base_model")
+    from ssd_hf.records import read_provenance
+
+    provenance = read_provenance(model_dir)
+    return provenance.base_model if provenance else None
 
 
 def _hub_results_folder(ref: str) -> str | None:
     """A Hub model's card and results/*.json, downloaded through ssd_hf.hub; None offline or for non-Hub names."""
-    if not re.fullmatch(r"[\w.-]+/[\w.-]+(@[\w./-]+)?", ref) or os.environ.get("HF_HUB_OFFLINE") == "1":
-        return None
-    from ssd_hf.hub import pull_model_results
+    from ssd_hf.refs import hub_id
 
-    return pull_model_results(ref)
+    if not hub_id(ref) or os.environ.get("HF_HUB_OFFLINE") == "1":
+        return None
+    from ssd_hf.hub import model_results_folder
+
+    return model_results_folder(ref)
 
 
 def find_results(spec: ModelSpec) -> list[tuple[str, dict]]:
@@ -78,7 +74,8 @@ def find_results(spec: ModelSpec) -> list[tuple[str, dict]]:
     found, paths = [], list(spec.results)
     folder = spec.path if os.path.isdir(spec.path) else _hub_results_folder(spec.path)
     if folder:
-        for pattern in ("results*.json", "eval_results*.json", "results/*.json"):
+        # a pushed repo (results/), `ssd-hf eval --output` beside the model, and a recipe's <output_dir>/eval/
+        for pattern in ("results*.json", "eval_results*.json", "results/*.json", "eval/results*.json"):
             paths += sorted(glob.glob(os.path.join(folder, pattern)))
     configured = set(spec.results)
     base_model = _provenance_base(folder) if folder else None

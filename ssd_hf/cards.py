@@ -1,21 +1,25 @@
 """Dataset and model cards rendered from recorded provenance only (manifest, ssd_provenance.json, results).
 
-Templates live in `model_cards/` (Jinja2). Nothing in a card is typed by hand: every number comes from a
-file the run wrote, so a card can never disagree with the artifact it describes.
+Templates live in `ssd_hf/templates/` (Jinja2; `model_cards/` links to them). Nothing in a card is typed by
+hand: every number comes from a record the run wrote (`records.py`), so a card can never disagree with the
+artifact it describes.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import logging
 import os
 
 from .errors import SSDError
+from .records import EvalResults, read_provenance, read_samples_manifest
+from .refs import hub_id, model_key, public_name
 
 logger = logging.getLogger(__name__)
 
-TEMPLATE_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "model_cards")
+TEMPLATE_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "templates")
 PAPER_URL = "https://arxiv.org/abs/2604.01193"
 BENCHMARK_DATASETS = {
     "lcb-v6": ("livecodebench/code_generation_lite", "LiveCodeBench v6"),
@@ -29,7 +33,7 @@ def _template(name: str):
 
     directory = TEMPLATE_DIR
     if not os.path.isfile(os.path.join(directory, name)):
-        raise SSDError(f"card template {name} is missing from {directory}; reinstall ssd-hf from a source checkout.")
+        raise SSDError(f"card template {name} is missing from {directory}; reinstall ssd-hf.")
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(directory), undefined=jinja2.StrictUndefined,
                              keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True)
     env.filters["tojson"] = lambda value: json.dumps(value)
@@ -43,27 +47,15 @@ def _size_category(count: int) -> str:
     return "1M<n<10M"
 
 
-def _hub_id(ref: str | None) -> str | None:
-    """A Hub id (org/name) for card metadata, or None for a local path that means nothing on the Hub."""
-    if not ref:
-        return None
-    from .hub import split_revision
-
-    name = split_revision(str(ref))[0]
-    return name if name.count("/") == 1 and not name.startswith((".", "/", "~")) and not os.path.exists(name) else None
-
-
-def _public_ref(ref) -> str | None:
-    """Hub ids as they are; local paths reduced to their folder name, so no machine path leaks into a card."""
-    if ref is None:
-        return None
-    return _hub_id(str(ref)) and str(ref) or os.path.basename(str(ref).rstrip("/")) or str(ref)
-
-
 def _samples(samples_dir: str):
-    from .sampling.store import load_samples, read_manifest
+    from .data import load_samples
 
-    return load_samples(samples_dir), read_manifest(samples_dir) or {}
+    manifest = read_samples_manifest(samples_dir)
+    return load_samples(samples_dir), manifest.to_dict() if manifest else {}
+
+
+def _public_pool(pool: dict | None) -> dict:
+    return {k: public_name(v) if k in ("dataset", "path", "name") else v for k, v in (pool or {}).items()}
 
 
 def _length_stats(lengths: list[int]) -> dict:
@@ -102,8 +94,8 @@ def render_dataset_card(samples_dir: str, repo_id: str | None = None) -> str:
     base_model = manifest.get("model_id") or first.get("model_id")
     pool = manifest.get("prompt_pool", {}) or {}
     context = {
-        "base_model": _public_ref(base_model),
-        "base_model_hub_id": _hub_id(base_model),
+        "base_model": public_name(base_model),
+        "base_model_hub_id": hub_id(base_model),
         "base_model_revision": manifest.get("model_revision") or first.get("model_revision"),
         "engines": manifest.get("engines") or sorted({r for r in dataset["engine"]}) if "engine" in dataset.column_names else [],
         "sampling": {
@@ -116,8 +108,8 @@ def render_dataset_card(samples_dir: str, repo_id: str | None = None) -> str:
         "num_samples_per_prompt": manifest.get("num_samples_per_prompt"),
         "num_prompts": manifest.get("num_prompts") or len(set(dataset["prompt_id"])),
         "num_records": len(dataset),
-        "prompt_pool": {k: _public_ref(v) if k in ("dataset", "path", "name") else v for k, v in pool.items()},
-        "prompt_pool_hub_id": _hub_id(pool.get("dataset") or pool.get("name")),
+        "prompt_pool": _public_pool(pool),
+        "prompt_pool_hub_id": hub_id(pool.get("dataset") or pool.get("name")),
         "prompts": manifest.get("prompts", {}),
         "filters": {"drop_empty_and_stubs": drop_empty, "drop_shortest_fraction": drop_fraction,
                     "removed": filter_stats["removed"], "after": filter_stats["after"]},
@@ -164,18 +156,6 @@ def length_histogram_png(samples_dir: str) -> bytes:
 
 
 # ----------------------------------------------------------------------------------- model card
-def _read_json(path: str) -> dict | None:
-    if not os.path.isfile(path):
-        return None
-    with open(path, encoding="utf-8") as handle:
-        return json.load(handle)
-
-
-def _metric(aggregate: dict, name: str) -> dict | None:
-    value = (aggregate or {}).get(name)
-    return value if isinstance(value, dict) and "value" in value else None
-
-
 def _fmt(metric: dict | None) -> str:
     if not metric:
         return "–"
@@ -185,39 +165,44 @@ def _fmt(metric: dict | None) -> str:
     return text
 
 
-def _is_base(result: dict, base_model: str | None) -> bool:
-    model = (result.get("config") or {}).get("model")
-    if not model or not base_model:
+def _as_results(results) -> list[EvalResults]:
+    return [r if isinstance(r, EvalResults) else EvalResults.from_dict(r) for r in results or []]
+
+
+def _is_base(result: EvalResults, base_model: str | None) -> bool:
+    if not result.model or not base_model:
         return False
-    from .hub import _model_key
-
-    return _model_key(str(model)) == _model_key(str(base_model))
+    return model_key(str(result.model)) == model_key(str(base_model))
 
 
-def _results_tables(results: list[dict], base_model: str | None) -> list[dict]:
+def _table_row(difficulty: str, base: EvalResults | None, ssd: EvalResults | None) -> dict | None:
+    b = base.aggregates.get(difficulty) if base else None
+    s = ssd.aggregates.get(difficulty) if ssd else None
+    if not b and not s:
+        return None
+    metric = lambda result, name: result.metric(difficulty, name) if result else None  # noqa: E731
+    return {"difficulty": difficulty, "num_problems": (s or b or {}).get("num_problems"),
+            "base_p1": _fmt(metric(base, "pass@1")), "base_p5": _fmt(metric(base, "pass@5")),
+            "ssd_p1": _fmt(metric(ssd, "pass@1")), "ssd_p5": _fmt(metric(ssd, "pass@5"))}
+
+
+def _results_tables(results: list[EvalResults], base_model: str | None) -> list[dict]:
     """One table per benchmark: rows per difficulty, base and SSD side by side."""
     tables = []
-    for benchmark in sorted({r.get("benchmark", "custom") for r in results}):
-        group = [r for r in results if r.get("benchmark", "custom") == benchmark]
+    for benchmark in sorted({r.benchmark for r in results}):
+        group = [r for r in results if r.benchmark == benchmark]
         base = next((r for r in group if _is_base(r, base_model)), None)
         ssd = next((r for r in group if not _is_base(r, base_model)), None)
-        rows = []
-        for difficulty in DIFFICULTIES:
-            b = (base or {}).get("aggregates", {}).get(difficulty)
-            s = (ssd or {}).get("aggregates", {}).get(difficulty)
-            if not b and not s:
-                continue
-            rows.append({"difficulty": difficulty, "num_problems": (s or b or {}).get("num_problems"),
-                         "base_p1": _fmt(_metric(b, "pass@1")), "base_p5": _fmt(_metric(b, "pass@5")),
-                         "ssd_p1": _fmt(_metric(s, "pass@1")), "ssd_p5": _fmt(_metric(s, "pass@5"))})
-        decoding = ((ssd or base or {}).get("config") or {}).get("decoding", {})
+        rows = [row for d in DIFFICULTIES if (row := _table_row(d, base, ssd))]
+        shown = ssd or base
         tables.append({"benchmark": benchmark, "name": BENCHMARK_DATASETS.get(benchmark, (None, benchmark))[1],
                        "rows": rows, "has_base": base is not None, "has_ssd": ssd is not None,
-                       "n": ((ssd or base or {}).get("config") or {}).get("n"), "decoding": decoding})
+                       "n": shown.config.get("n"), "decoding": shown.decoding,
+                       "grader": shown.config.get("grader")})
     return tables
 
 
-def _eval_results(results: list[dict], base_model: str | None, model_name: str):
+def _eval_results(results: list[EvalResults], base_model: str | None):
     """model-index entries for this model's own (SSD) results, as huggingface_hub EvalResult objects."""
     from huggingface_hub import EvalResult
 
@@ -225,12 +210,10 @@ def _eval_results(results: list[dict], base_model: str | None, model_name: str):
     for result in results:
         if _is_base(result, base_model):
             continue
-        benchmark = result.get("benchmark", "custom")
-        dataset_type, dataset_name = BENCHMARK_DATASETS.get(benchmark, (benchmark, benchmark))
+        dataset_type, dataset_name = BENCHMARK_DATASETS.get(result.benchmark, (result.benchmark, result.benchmark))
         for difficulty in DIFFICULTIES:
-            aggregate = result.get("aggregates", {}).get(difficulty)
             for metric_name in ("pass@1", "pass@5"):
-                metric = _metric(aggregate, metric_name)
+                metric = result.metric(difficulty, metric_name)
                 if metric is None:
                     continue
                 label = dataset_name if difficulty == "all" else f"{dataset_name} ({difficulty})"
@@ -242,31 +225,31 @@ def _eval_results(results: list[dict], base_model: str | None, model_name: str):
     return entries
 
 
-def render_model_card(model_dir: str, results: list[dict] | None, repo_id: str | None = None,
+def render_model_card(model_dir: str, results: list[EvalResults] | None, repo_id: str | None = None,
                       samples_repo_id: str | None = None) -> str:
     """README.md for a trained SSD model or adapter from its ssd_provenance.json and optional results.
 
-    `samples_repo_id`: where local samples were published; `hub.push_model` also records it in the pushed ssd_provenance.json.
+    `samples_repo_id`: where local samples were published; `publish.push_model` also records it in the pushed
+    ssd_provenance.json.
     """
     from huggingface_hub import ModelCardData
 
-    provenance = _read_json(os.path.join(model_dir, "ssd_provenance.json"))
+    provenance = read_provenance(model_dir)
     if provenance is None:
         raise SSDError(f"{model_dir} has no ssd_provenance.json; push a model saved by `ssd-hf train`.")
     if samples_repo_id:
-        provenance["samples_dataset"] = samples_repo_id
+        provenance.samples_dataset = samples_repo_id
     is_adapter = os.path.isfile(os.path.join(model_dir, "adapter_config.json"))
-    base_model = provenance.get("base_model")
-    base_hub_id = _hub_id(base_model)
-    samples_hub_id = _hub_id(provenance.get("samples_dataset"))
-    results = list(results or [])
+    base_model = provenance.base_model
+    results = _as_results(results)
     tables = _results_tables(results, base_model)
     model_name = (repo_id or os.path.abspath(model_dir)).rstrip("/").split("/")[-1]
+    samples_hub_id = hub_id(provenance.samples_dataset)
     metadata = ModelCardData(
-        base_model=base_hub_id, datasets=[samples_hub_id] if samples_hub_id else None,
+        base_model=hub_id(base_model), datasets=[samples_hub_id] if samples_hub_id else None,
         library_name="peft" if is_adapter else "transformers", pipeline_tag="text-generation",
         tags=["ssd", "self-distillation", "code", "trl"] + (["lora"] if is_adapter else []),
-        model_name=model_name, eval_results=_eval_results(results, base_model, model_name) or None,
+        model_name=model_name, eval_results=_eval_results(results, base_model) or None,
     )
     decoding = next((t["decoding"] for t in tables if t["has_ssd"] and t["decoding"]), None)
     # `ssd-hf eval --solutions` scores given completions: its results record no decoding at all.
@@ -275,18 +258,17 @@ def render_model_card(model_dir: str, results: list[dict] | None, repo_id: str |
         "metadata": metadata.to_yaml(),
         "model_name": model_name,
         "is_adapter": is_adapter,
-        "base_model": _public_ref(base_model),
-        "base_model_hub_id": base_hub_id,
-        "base_model_revision": provenance.get("base_model_revision"),
-        "samples_dataset": _public_ref(provenance.get("samples_dataset")),
+        "base_model": public_name(base_model),
+        "base_model_hub_id": hub_id(base_model),
+        "base_model_revision": provenance.base_model_revision,
+        "samples_dataset": public_name(provenance.samples_dataset),
         "samples_hub_id": samples_hub_id,
-        "num_train_records": provenance.get("num_train_records"),
-        "num_samples": provenance.get("num_samples"),
-        "filters": provenance.get("filters", {}),
-        "sampling": provenance.get("sampling", {}),
-        "prompt_pool": {k: _public_ref(v) if k in ("dataset", "path", "name") else v
-                        for k, v in (provenance.get("prompt_pool") or {}).items()},
-        "training": {k: v for k, v in (provenance.get("training") or {}).items() if v is not None},
+        "num_train_records": provenance.num_train_records,
+        "num_samples": provenance.num_samples,
+        "filters": dataclasses.asdict(provenance.filters),
+        "sampling": provenance.sampling,
+        "prompt_pool": _public_pool(dataclasses.asdict(provenance.prompt_pool) if provenance.prompt_pool else None),
+        "training": {k: v for k, v in provenance.training.items() if v is not None},
         "tables": tables,
         "decoding": decoding,
         "decoding_recorded": decoding_recorded,
@@ -298,7 +280,7 @@ def render_model_card(model_dir: str, results: list[dict] | None, repo_id: str |
     return _template("model_card.md.j2").render(**context)
 
 
-def results_plot_png(results: list[dict]) -> bytes | None:
+def results_plot_png(results: list[EvalResults]) -> bytes | None:
     """Bar chart of pass@1 by difficulty for each results file, or None when there is nothing to plot."""
     import matplotlib
 
@@ -306,12 +288,10 @@ def results_plot_png(results: list[dict]) -> bytes | None:
     import matplotlib.pyplot as plt
 
     series = []
-    for result in results:
-        values = [(d, _metric(result.get("aggregates", {}).get(d), "pass@1")) for d in DIFFICULTIES]
-        values = [(d, m) for d, m in values if m]
+    for result in _as_results(results):
+        values = [(d, m) for d in DIFFICULTIES if (m := result.metric(d, "pass@1"))]
         if values:
-            label = f"{result.get('benchmark')}: {str((result.get('config') or {}).get('model', '?')).split('/')[-1]}"
-            series.append((label, values))
+            series.append((f"{result.benchmark}: {str(result.model or '?').split('/')[-1]}", values))
     if not series:
         return None
     figure, axis = plt.subplots(figsize=(6, 3.2), dpi=100)

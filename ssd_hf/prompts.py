@@ -13,8 +13,8 @@ import logging
 import re
 from dataclasses import dataclass
 
-from .config import PromptOptions, stable_hash
 from .errors import SSDError
+from .records import PromptOptions, stable_hash
 
 logger = logging.getLogger(__name__)
 

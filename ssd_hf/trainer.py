@@ -3,6 +3,7 @@
 Give it prompts and `train()` samples one (or N) completions per prompt from the model as loaded,
 before any update, then fine-tunes on them with plain completion-only cross-entropy. Give it samples
 (a dataset with a `completion` column, or `args.samples_dataset`) and it trains on those directly.
+Which of the two it got is decided once, in `_resolve_samples`.
 
 Everything else (optimiser, LoRA through `peft_config`, checkpoints, accelerate/DeepSpeed/FSDP) is
 SFTTrainer's. The trainer writes `ssd_provenance.json` next to every saved model so cards can be
@@ -13,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import json
 import logging
 import os
 
@@ -24,10 +24,10 @@ from .config import SSDConfig
 from .errors import SSDError
 from .filters import apply_filters
 from .prompts import prepare_prompts
+from .provenance import prompt_pool_of, provenance_of
+from .records import read_samples_manifest, write_provenance
 
 logger = logging.getLogger(__name__)
-
-PROVENANCE_FILE = "ssd_provenance.json"
 
 
 def to_training_rows(samples: Dataset, use_chat_template: bool = True) -> Dataset:
@@ -65,36 +65,40 @@ class SSDTrainer(SFTTrainer):
         if not isinstance(args, SSDConfig):
             raise SSDError("SSDTrainer needs an SSDConfig as `args` (it carries the sampling settings).")
         self._base_model_id = _model_id(model)
-        self._pending_prompts = None
-        self._filter_stats = None
+        self._pending_prompts, self._prompt_pool, self._filter_stats, self._samples = None, None, None, None
+        self._samples_manifest = None
         samples = self._resolve_samples(args, train_dataset)
         if samples is None:
             # Sampling is deferred to train(): SFTTrainer still needs a dataset of the final shape now,
             # so it gets a one-row template of it, replaced by the real samples before the first step.
             self._pending_prompts = prepare_prompts(
-                train_dataset, args.prompt_options(), args.deduplicate_prompts,
-                args.paper_prompt_selection, args.max_prompts,
+                train_dataset, args.prompt_options(), args.deduplicate_prompts, args.paper_prompt_selection,
+                args.max_prompts,
             )
+            self._prompt_pool = prompt_pool_of(train_dataset, len(self._pending_prompts))
             template = Dataset.from_list(
                 [{"prompt": self._pending_prompts[0].messages, "completion": "", "model_id": self._base_model_id}]
             )
             train_dataset = to_training_rows(template, args.use_chat_template)
         else:
             train_dataset = self._training_set(samples, args)
-        # SSD pushes through hub.py only (cards, token scan, no trainer internals), so the Trainer sees neither
+        # SSD pushes through publish.py only (cards, token scan, no trainer internals), so the Trainer sees neither
         # push_to_hub (its upload of all of output_dir) nor hub_token (it pickles its args into training_args.bin).
-        self._push_to_hub, self._hub_token, self.samples_repo_id = args.push_to_hub, args.hub_token, None
+        self._push_to_hub, self.hub_token, self.samples_repo_id = args.push_to_hub, args.hub_token, None
         args = copy.copy(args)
         args.push_to_hub, args.hub_token = False, None
         super().__init__(model=model, args=args, train_dataset=train_dataset, **kwargs)
 
     # ----------------------------------------------------------------------------- data
     def _resolve_samples(self, args: SSDConfig, train_dataset) -> Dataset | None:
-        """Existing samples to train on, or None when the given dataset holds prompts to sample from."""
+        """The one place that decides: existing samples to train on, or None when the dataset holds prompts."""
         if args.samples_dataset:
-            from . import hub
+            from .data import load_samples_dataset, samples_location
 
-            return hub.load_samples_dataset(args.samples_dataset, expected_base_model=self._base_model_id)
+            samples = load_samples_dataset(args.samples_dataset, self._base_model_id)
+            location = samples_location(args.samples_dataset)
+            self._samples_manifest = read_samples_manifest(location) if os.path.isdir(location) else None
+            return samples
         if train_dataset is None:
             raise SSDError("SSDTrainer needs prompts or samples: pass train_dataset=... or set samples_dataset.")
         if "completion" in train_dataset.column_names:
@@ -120,21 +124,16 @@ class SSDTrainer(SFTTrainer):
     # ----------------------------------------------------------------------------- sampling
     def sample(self) -> Dataset:
         """Draw the samples from the frozen base (the model as loaded, adapters disabled), resumably."""
-        from .sampling import load_engine, run_sampling
+        from .sampling.stage import draw_samples
 
         args = self.args
         base = self.accelerator.unwrap_model(self.model)
-        engine = load_engine(
-            args.engine, model_name_or_path=self._base_model_id, config=args, tokenizer=self.processing_class,
-            model=getattr(base, "get_base_model", lambda: base)() if args.engine == "transformers" else None,
-            revision=(args.model_init_kwargs or {}).get("revision") if isinstance(args.model_init_kwargs, dict) else None,
-        )
+        revision = (args.model_init_kwargs or {}).get("revision") if isinstance(args.model_init_kwargs, dict) else None
         disable_adapter = getattr(base, "disable_adapter", None)
         with disable_adapter() if callable(disable_adapter) else contextlib.nullcontext():
-            return run_sampling(
-                self._pending_prompts, engine, args.sampling_params(), args.prompt_options(),
-                args.resolved_samples_dir(), args.num_samples_per_prompt, args.sampling_batch_size,
-            )
+            return draw_samples(self._pending_prompts, args, self._base_model_id, self._prompt_pool,
+                                model=getattr(base, "get_base_model", lambda: base)(), tokenizer=self.processing_class,
+                                revision=revision)
 
     def train(self, *args, **kwargs):
         if self._pending_prompts is not None:
@@ -150,83 +149,32 @@ class SSDTrainer(SFTTrainer):
                 "raise --max_length."
             )
         if self._push_to_hub and self.is_world_process_zero():
-            from . import hub
+            from .publish import push_run_samples
 
-            self.samples_repo_id = hub.push_run_samples(self.args, self._hub_token)  # published before training
+            self.samples_repo_id = push_run_samples(self.args, self.hub_token)  # published before training
         return super().train(*args, **kwargs)
 
     def push_to_hub(self, commit_message: str | None = None, blocking: bool = True, token: str | None = None,
                     revision: str | None = None, private: bool | None = None, **kwargs):
-        """Save, then push the model or adapter with its SSD card through hub.py (not Trainer's upload of output_dir)."""
-        from . import hub
+        """Save, then push the model or adapter with its SSD card through publish.py (not Trainer's upload of output_dir)."""
+        from .publish import push_run_model
 
         self.save_model(_internal_call=True)
         if not self.is_world_process_zero():
             return None
-        return hub.push_run_model(self.args, token or self._hub_token, self.samples_repo_id)
+        return push_run_model(self.args, token or self.hub_token, self.samples_repo_id)
 
     # ----------------------------------------------------------------------------- provenance
-    def provenance(self) -> dict:
-        """What this model was trained on and how: the facts model cards are written from."""
-        args, samples = self.args, getattr(self, "_samples", None)
-        first = samples[0] if samples is not None and len(samples) else {}
-        from .sampling.store import read_manifest
+    @property
+    def is_adapter(self) -> bool:
+        return bool(getattr(self.model, "peft_config", None))
 
-        samples_ref = args.samples_dataset or args.resolved_samples_dir()
-        manifest = read_manifest(samples_ref) if os.path.isdir(samples_ref) else None
-        peft_config = getattr(self.model, "peft_config", None)
-        lora = next(iter(peft_config.values())) if isinstance(peft_config, dict) and peft_config else None
-        world = self.args.world_size
-        return {
-            "base_model": first.get("model_id") or self._base_model_id,
-            "base_model_revision": first.get("model_revision"),
-            "samples_dataset": samples_ref,
-            "samples_fingerprint": getattr(samples, "_fingerprint", None),
-            "num_samples": len(samples) if samples is not None else None,
-            "num_train_records": (self._filter_stats or {}).get("after"),
-            "filters": {
-                "drop_empty_and_stubs": args.drop_empty_and_stubs,
-                "drop_shortest_fraction": args.drop_shortest_fraction,
-                "removed": (self._filter_stats or {}).get("removed", {}),
-            },
-            "sampling": {
-                "temperature": first.get("temperature", args.temperature),
-                "top_k": first.get("top_k", args.top_k),
-                "top_p": first.get("top_p", args.top_p),
-                "max_new_tokens": first.get("max_new_tokens", args.max_new_tokens),
-                "seed": args.effective_sampling_seed,
-                "num_samples_per_prompt": (manifest or {}).get("num_samples_per_prompt", args.num_samples_per_prompt),
-                "engine": first.get("engine", args.engine),
-                "sampling_config_hash": first.get("sampling_config_hash"),
-            },
-            "prompt_pool": (manifest or {}).get("prompt_pool", {}),
-            "prompts": (manifest or {}).get("prompts", args.prompt_options().to_dict()),
-            "training": {
-                "learning_rate": args.learning_rate,
-                "lr_scheduler_type": getattr(args.lr_scheduler_type, "value", str(args.lr_scheduler_type)),
-                "lr_scheduler_kwargs": args.lr_scheduler_kwargs,
-                "warmup_steps": args.warmup_steps,
-                "weight_decay": args.weight_decay,
-                "adam_beta1": args.adam_beta1,
-                "adam_beta2": args.adam_beta2,
-                "num_train_epochs": args.num_train_epochs,
-                "max_steps": args.max_steps,
-                "global_batch_size": args.per_device_train_batch_size * args.gradient_accumulation_steps * world,
-                "max_length": args.max_length,
-                "packing": args.packing,
-                "completion_only_loss": True if args.completion_only_loss is None else args.completion_only_loss,
-                "peft": lora is not None,
-                "lora_r": getattr(lora, "r", None),
-                "lora_alpha": getattr(lora, "lora_alpha", None),
-                "lora_target_modules": sorted(lora.target_modules) if lora is not None and lora.target_modules else None,
-            },
-            "adapter": lora is not None,
-        }
+    def provenance(self):
+        """What this model was trained on and how: the facts model cards are written from."""
+        return provenance_of(self)
 
     def save_model(self, output_dir: str | None = None, _internal_call: bool = False):
         super().save_model(output_dir, _internal_call)
         output_dir = output_dir or self.args.output_dir
-        if self.args.should_save and getattr(self, "_samples", None) is not None:
-            os.makedirs(output_dir, exist_ok=True)
-            with open(os.path.join(output_dir, PROVENANCE_FILE), "w", encoding="utf-8") as handle:
-                json.dump(self.provenance(), handle, indent=2, default=str)
+        if self.args.should_save and self._samples is not None:
+            write_provenance(output_dir, self.provenance())

@@ -40,3 +40,16 @@ def learned_toy(tmp_path_factory):
 
     return run_learned_toy(str(tmp_path_factory.mktemp("learned-toy") / "toy"), num_samples=4000, eval_samples=3000,
                            base_steps=500)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_logging_levels():
+    """`ssd_hf.cli.main` sets logger levels for the process (as a command should); tests that call it in-process
+    must not change what the next test's caplog sees."""
+    import logging
+
+    yield
+    for name in ("ssd_hf", *logging.root.manager.loggerDict):
+        if name.startswith("ssd_hf") or name in ("transformers", "datasets", "httpx2", "vllm"):
+            logging.getLogger(name).setLevel(logging.NOTSET)
+    logging.root.setLevel(logging.WARNING)

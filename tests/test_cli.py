@@ -108,7 +108,7 @@ def test_console_script_prints_no_traceback(tmp_path):
 @pytest.mark.parametrize("recipe", ["qwen3_4b_instruct", "llama3_8b_instruct", "qwen3_30b"])
 def test_recipe_yaml_works_as_cli_config(recipe):
     """`ssd-hf sample --config recipes/X.yaml --engine endpoint ...` (the endpoint issue's command) parses as is."""
-    from ssd_hf.pipeline import parse_args
+    from ssd_hf.args import parse_args
 
     path = os.path.join(os.path.dirname(__file__), "..", "recipes", f"{recipe}.yaml")
     _, config, model_args = parse_args(["--config", path, "--engine", "endpoint", "--endpoint", "http://tgi-0:8080",

@@ -3,7 +3,7 @@
 import pytest
 
 from ssd_hf import SSDConfig, SSDError
-from ssd_hf.pipeline import parse_args
+from ssd_hf.args import parse_args
 
 
 @pytest.mark.parametrize(

@@ -5,8 +5,8 @@ import math
 import torch
 from transformers import AutoModelForCausalLM
 
-from ssd_hf.config import SamplingParams
-from ssd_hf.sampling.transformers import generation_config_for
+from ssd_hf.records import SamplingParams
+from ssd_hf.sampling.engines.native import generation_config_for
 
 
 def _distribution(processors, logits):

@@ -15,11 +15,12 @@ import pytest
 from fault_proxy import FaultProxy
 from servers import chat_latency, free_port, transformers_serve, write_prompts
 
+from ssd_hf.args import merge_repeated_list_flags
 from ssd_hf.config import SSDConfig
 from ssd_hf.errors import SSDError
 from ssd_hf.prompts import prepare_prompts
-from ssd_hf.sampling import build_requests, load_engine, run_sampling
-from ssd_hf.sampling.endpoint import merge_repeated_list_flags
+from ssd_hf.sampling.engines import load_engine
+from ssd_hf.sampling.runner import build_requests, run_sampling
 from ssd_hf.sampling.store import RECORD_FIELDS
 
 NUM_PROMPTS = 50
@@ -112,7 +113,7 @@ def test_native_and_endpoint_runs_differ_only_in_engine(tserve, tiny_qwen3, tmp_
     by_native = run_sampling(prompts[:4], native, params, options, str(tmp_path / "native"))
     _, by_endpoint = sample_with(config, tiny_qwen3, prompts[:4], str(tmp_path / "endpoint"))
 
-    drawn = {"engine", "completion", "finish_reason", "completion_tokens"}
+    drawn = {"engine", "completion", "finish_reason", "completion_tokens", "completion_token_ids", "token_ids"}
     key = lambda r: (r["prompt_id"], r["sample_index"])  # noqa: E731
     rows_native, rows_endpoint = sorted(by_native, key=key), sorted(by_endpoint, key=key)
     assert len(rows_native) == len(rows_endpoint) == 4

@@ -13,7 +13,7 @@ from hub_fixtures import BASE_MODEL, PROMPTS_REVISION, SAMPLES_REPO, make_sample
 from hub_server import validate_card_metadata
 from huggingface_hub import DatasetCard, ModelCard
 
-from ssd_hf import cards, hub
+from ssd_hf import cards, data, publish
 from ssd_hf.errors import SSDError
 
 EXAMPLES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "model_cards", "examples")
@@ -79,10 +79,10 @@ def test_dataset_card_counts_filters_lengths_and_is_deterministic(tmp_path):
 
 def test_load_local_samples_warns_on_other_base_model(tmp_path, caplog):
     samples = make_samples_dir(str(tmp_path / "samples"))
-    with caplog.at_level(logging.WARNING, logger="ssd_hf.hub"):
-        assert len(hub.load_samples_dataset(samples, expected_base_model="tester/tiny-base")) == 6
+    with caplog.at_level(logging.WARNING, logger="ssd_hf.data"):
+        assert len(data.load_samples_dataset(samples, expected_base_model="tester/tiny-base")) == 6
         assert not caplog.records
-        hub.load_samples_dataset(samples, expected_base_model="other/model")
+        data.load_samples_dataset(samples, expected_base_model="other/model")
     assert "drawn from tester/tiny-base" in caplog.text and "other/model" in caplog.text
 
 
@@ -92,7 +92,7 @@ def test_model_push_refuses_missing_provenance_and_bad_dirs(tmp_path):
     with pytest.raises(SSDError, match="ssd_provenance.json"):
         cards.render_model_card(model_dir, None)
     with pytest.raises(SSDError, match="neither adapter_config.json nor config.json"):
-        hub._model_files(str(tmp_path))
+        publish.model_files(str(tmp_path))
 
 
 def test_model_files_leave_out_samples_dirs_and_trainer_state(tmp_path):
@@ -101,7 +101,7 @@ def test_model_files_leave_out_samples_dirs_and_trainer_state(tmp_path):
     for leftover in ("training_args.bin", "checkpoint-5/optimizer.pt", "runs/events", ".hidden"):
         (tmp_path / "adapter" / leftover).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / "adapter" / leftover).write_bytes(b"x")
-    assert sorted(hub._model_files(model_dir)) == ["adapter_config.json", "ssd_provenance.json"]
+    assert sorted(publish.model_files(model_dir)) == ["adapter_config.json", "ssd_provenance.json"]
     text = cards.render_model_card(model_dir, None, "me/m", samples_repo_id="me/m-samples")
     assert ModelCard(text).data.datasets == ["me/m-samples"]
 

@@ -56,7 +56,7 @@ def test_push_pull_round_trip_no_op_repush_bad_token_and_no_token_leak(artifacts
     with FakeHub({TOKEN: "tester"}, fail_next=2) as hub:  # two transient 503s on the first writes
         push = _run(f"""
             import contextlib, io, json, logging
-            from ssd_hf import hub
+            from ssd_hf import hub, publish
             from ssd_hf.cli import main
             logging.basicConfig(level=logging.INFO)
             hub.RETRY_DELAYS = (0.05, 0.1, 0.2)  # same backoff logic, shorter waits
@@ -67,15 +67,15 @@ def test_push_pull_round_trip_no_op_repush_bad_token_and_no_token_leak(artifacts
             with contextlib.redirect_stderr(err):
                 out["bad_code"] = main(["push", "samples", a["samples"], "--repo_id", "tester/bad", "--token", "{BAD_TOKEN}"])
             out["bad_stderr"] = err.getvalue()
-            out["samples"] = hub.push_samples(a["samples"], "{SAMPLES_REPO}")
-            out["samples_again"] = hub.push_samples(a["samples"], "{SAMPLES_REPO}")
-            out["samples_branch"] = hub.push_samples(a["samples"], "{SAMPLES_REPO}", revision="v1")
-            out["adapter"] = hub.push_model(a["adapter"], "tester/tiny-ssd-lora", private=True, results=[a["base_results"]])
-            out["full"] = hub.push_model(a["full"], "tester/tiny-ssd-full")
+            out["samples"] = publish.push_samples(a["samples"], "{SAMPLES_REPO}")
+            out["samples_again"] = publish.push_samples(a["samples"], "{SAMPLES_REPO}")
+            out["samples_branch"] = publish.push_samples(a["samples"], "{SAMPLES_REPO}", revision="v1")
+            out["adapter"] = publish.push_model(a["adapter"], "tester/tiny-ssd-lora", private=True, results=[a["base_results"]])
+            out["full"] = publish.push_model(a["full"], "tester/tiny-ssd-full")
             assert main(["push", "results", a["base_results"], "--repo_id", "tester/tiny-ssd-full"]) == 0
-            out["results"] = hub.push_results(a["ssd_results"], "tester/tiny-ssd-full")
-            out["results_again"] = hub.push_results(a["ssd_results"], "tester/tiny-ssd-full")
-            out["full_again"] = hub.push_model(a["full"], "tester/tiny-ssd-full", results=[a["base_results"], a["ssd_results"]])
+            out["results"] = publish.push_results(a["ssd_results"], "tester/tiny-ssd-full")
+            out["results_again"] = publish.push_results(a["ssd_results"], "tester/tiny-ssd-full")
+            out["full_again"] = publish.push_model(a["full"], "tester/tiny-ssd-full", results=[a["base_results"], a["ssd_results"]])
             print("RESULT=" + json.dumps(out))
         """, hub, str(tmp_path / "push-home"))
         assert push.returncode == 0, push.stderr[-3000:]
@@ -115,15 +115,15 @@ def test_push_pull_round_trip_no_op_repush_bad_token_and_no_token_leak(artifacts
             from huggingface_hub import DatasetCard, ModelCard
             from peft import PeftModel
             from transformers import AutoModelForCausalLM
-            from ssd_hf import hub
+            from ssd_hf import data
             logging.basicConfig(level=logging.WARNING)
             a = {artifacts!r}
             out = {{}}
             ds = datasets.load_dataset("{SAMPLES_REPO}", split="train")
             out["ds_rows"], out["ds_columns"] = len(ds), ds.column_names
-            pinned = hub.load_samples_dataset("{SAMPLES_REPO}@{sha}", expected_base_model="someone/other-model")
+            pinned = data.load_samples_dataset("{SAMPLES_REPO}@{sha}", expected_base_model="someone/other-model")
             out["pinned_rows"] = len(pinned)
-            out["branch_rows"] = len(hub.load_samples_dataset("{SAMPLES_REPO}@v1"))
+            out["branch_rows"] = len(data.load_samples_dataset("{SAMPLES_REPO}@v1"))
             base = AutoModelForCausalLM.from_pretrained(a["tiny"])
             lora = PeftModel.from_pretrained(base, "tester/tiny-ssd-lora")
             out["lora_layers"] = sum("lora_A" in n for n, _ in lora.named_parameters())

@@ -20,7 +20,7 @@ from hub_fixtures import make_samples_dir
 from hub_server import FakeHub
 from huggingface_hub import DatasetCard, ModelCard
 
-from ssd_hf import hub
+from ssd_hf import publish
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PROMPTS = os.path.join(ROOT, "ssd_hf", "data", "demo_prompts.jsonl")
@@ -89,10 +89,10 @@ def test_run_push_to_hub_pushes_samples_then_model_through_hub_py_without_token_
 def test_pushed_samples_are_data_and_a_manifest_without_local_paths_same_bytes_every_time(tmp_path):
     local_model = str(tmp_path / "models" / "tiny-base")
     samples = make_samples_dir(str(tmp_path / "samples"), model_id=local_model)
-    files = hub._samples_files(samples)
+    files = publish.samples_files(samples)
     assert sorted(files) == ["data/train-00000-of-00001.parquet", "ssd_manifest.json"]
     assert str(tmp_path).encode() not in files["data/train-00000-of-00001.parquet"] + files["ssd_manifest.json"]
     assert json.loads(files["ssd_manifest.json"])["model_id"] == "tiny-base"
-    assert hub._samples_files(samples) == files  # byte-identical: pushing the same samples again makes no commit
+    assert publish.samples_files(samples) == files  # byte-identical: pushing the same samples again makes no commit
     table = pq.read_table(pa.BufferReader(files["data/train-00000-of-00001.parquet"]))
     assert table.num_rows == 6 and set(table.column("model_id").to_pylist()) == {"tiny-base"}

@@ -4,8 +4,8 @@ import pytest
 from datasets import Dataset
 
 from ssd_hf import SSDError
-from ssd_hf.config import PromptOptions
 from ssd_hf.prompts import apply_chat_template, prepare_prompts, render_user_text
+from ssd_hf.records import PromptOptions
 
 
 def test_stdin_and_starter_code_forms():

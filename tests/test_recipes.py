@@ -33,7 +33,7 @@ def smoke_overrides(model: str, output_dir: str) -> list[str]:
     return [
         "--model_name_or_path", model, "--dataset_name", PROMPTS, "--paper_prompt_selection", "false",
         "--max_prompts", "2", "--max_new_tokens", "16", "--engine", "transformers", "--max_steps", "1",
-        "--max_length", "1024", "--per_device_train_batch_size", "2", "--gradient_accumulation_steps", "1",
+        "--max_length", "1024", "--per_device_train_batch_size", "2",
         "--bf16", "false", "--dtype", "float32", "--gradient_checkpointing", "false", "--save_strategy", "no",
         "--warmup_steps", "0", "--drop_empty_and_stubs", "false", "--logging_steps", "1",
         "--eval_benchmark", "custom", "--eval_problems", "fixtures", "--eval_limit", "1", "--eval_n", "1",
@@ -64,9 +64,8 @@ def test_yaml_matches_paper(name):
     assert (recipe["max_steps"], recipe["warmup_steps"], recipe["save_steps"]) == (steps, warmup, save)
     assert recipe["learning_rate"] == 5e-6 and recipe["lr_scheduler_kwargs"] == {"min_lr": 1e-6}
     assert (recipe["adam_beta1"], recipe["adam_beta2"], recipe["weight_decay"]) == (0.9, 0.95, 0.1)
-    # global batch 32 sequences whatever the GPU count (and the static values agree on 8 GPUs)
-    assert recipe["global_batch_size"] == 32
-    assert recipe["per_device_train_batch_size"] * recipe["gradient_accumulation_steps"] * 8 == 32
+    # global batch 32 sequences whatever the GPU count; accumulation is derived from it, never set beside it
+    assert recipe["global_batch_size"] == 32 and "gradient_accumulation_steps" not in recipe
     assert recipe["max_length"] == 65536 and recipe["num_samples_per_prompt"] == 1
     assert (recipe["dataset_name"], recipe["dataset_config"]) == ("microsoft/rStar-Coder", "seed_sft")
     assert recipe["eval_n"] == 10
@@ -75,19 +74,19 @@ def test_yaml_matches_paper(name):
 
 def test_recipe_yaml_parses_with_the_recipe_parser():
     """Every key in every YAML is a real field (a typo'd key would fail TRL's parser)."""
-    from ssd_hf.recipe import parse_recipe_args
+    from ssd_hf.args import parse
 
     for name in PAPER_TABLE3:
-        _, config, model_args, recipe = parse_recipe_args(["--config", os.path.join(RECIPES, f"{name}.yaml")])
+        config = parse(["--config", os.path.join(RECIPES, f"{name}.yaml")]).config
         assert config.temperature == PAPER_TABLE3[name][1][0]
-        assert recipe.eval_temperature == PAPER_TABLE3[name][2][0]
+        assert config.eval_temperature == PAPER_TABLE3[name][2][0]
         assert config.lr_scheduler_kwargs == {"min_lr": 1e-6}
 
 
 def test_bad_recipe_config_is_one_line_error(capsys):
-    from ssd_hf.recipe import main
+    from ssd_hf.cli import main
 
-    assert main(["--config", "no-such-recipe.yaml"]) == 2
+    assert main(["run", "--config", "no-such-recipe.yaml"]) == 2
     assert "does not exist" in capsys.readouterr().err
 
 
@@ -100,7 +99,7 @@ def run_script(name: str, argv: list[str], monkeypatch) -> None:
 
 @pytest.mark.parametrize("name", sorted(PAPER_TABLE3))
 def test_recipe_smoke(name, request, tmp_path, monkeypatch):
-    from ssd_hf.sampling.store import load_samples
+    from ssd_hf.data import load_samples
 
     model = request.getfixturevalue(FAMILY.get(name, "tiny_qwen3"))
     out = str(tmp_path / "out")
@@ -157,7 +156,7 @@ def test_accelerate_two_processes_shard_sampling_and_train_ddp(tiny_qwen3, tmp_p
 
     (accelerate 1.15's `--cpu` with several processes needs MPI (`--mpirun_hostfile`); see recipes/README.md.)
     """
-    from ssd_hf.sampling.store import load_samples
+    from ssd_hf.data import load_samples
 
     common = smoke_overrides(tiny_qwen3, "")[:-2]
     common += ["--max_prompts", "4", "--per_device_train_batch_size", "1", "--run_eval", "false"]
@@ -192,26 +191,15 @@ def test_accelerate_two_processes_shard_sampling_and_train_ddp(tiny_qwen3, tmp_p
     assert os.path.isfile(os.path.join(double, "model.safetensors"))
 
 
-def test_global_batch_size_sets_accumulation_for_the_process_count():
+def test_global_batch_size_sets_accumulation_for_the_process_count(monkeypatch):
     """The paper's global batch of 32 on 8 or 16 GPUs; a count that does not divide it is one clear line."""
     from ssd_hf import SSDError
     from ssd_hf.config import SSDConfig
-    from ssd_hf.recipe import RecipeArguments, apply_global_batch_size
-
-    class OnGPUs(SSDConfig):  # TrainingArguments reads world_size from the launched process group
-        gpus = 1
-
-        @property
-        def world_size(self):
-            return self.gpus
 
     for gpus, accumulation in ((8, 4), (16, 2), (32, 1)):
-        config = OnGPUs(output_dir="unused", per_device_train_batch_size=1, report_to="none")
-        config.gpus = gpus
-        apply_global_batch_size(config, RecipeArguments(global_batch_size=32))
+        monkeypatch.setenv("WORLD_SIZE", str(gpus))  # what `accelerate launch` sets in every process
+        config = SSDConfig(output_dir="unused", per_device_train_batch_size=1, report_to="none", global_batch_size=32)
         assert config.gradient_accumulation_steps == accumulation
-    config = OnGPUs(output_dir="unused", per_device_train_batch_size=1, report_to="none")
-    config.gpus = 12
+    monkeypatch.setenv("WORLD_SIZE", "12")
     with pytest.raises(SSDError, match="not a multiple of per_device_train_batch_size 1 x 12 processes"):
-        apply_global_batch_size(config, RecipeArguments(global_batch_size=32))
-
+        SSDConfig(output_dir="unused", per_device_train_batch_size=1, report_to="none", global_batch_size=32)

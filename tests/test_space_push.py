@@ -11,9 +11,9 @@ import sys
 import pytest
 
 from ssd_hf.cli import main as cli_main
+from ssd_hf.commands.space import main as space_main
+from ssd_hf.commands.space import space_config
 from ssd_hf.errors import SSDError
-from ssd_hf.space_cli import main as space_main
-from ssd_hf.space_cli import space_config
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

@@ -9,7 +9,12 @@ import pytest
 from datasets import load_dataset
 
 from ssd_hf import SSDError
-from ssd_hf.sampling.store import RECORD_FIELDS, SampleStore, load_samples
+from ssd_hf.data import load_samples
+from ssd_hf.records import SamplesManifest
+from ssd_hf.sampling.store import RECORD_FIELDS, SampleStore
+
+MANIFEST = SamplesManifest(model_id="m", model_revision="local", sampling={}, prompts={}, num_samples_per_prompt=1,
+                           num_prompts=1)
 
 
 def record(prompt_id, index, config_hash="h1", completion="print(1)\nprint(2)"):
@@ -25,7 +30,7 @@ def record(prompt_id, index, config_hash="h1", completion="print(1)\nprint(2)"):
 
 
 def test_finalize_keeps_each_key_once_and_load_dataset_reads_it(tmp_path):
-    store = SampleStore(str(tmp_path), "h1", manifest={"model_id": "m"})
+    store = SampleStore(str(tmp_path), "h1", manifest=MANIFEST)
     store.write_shard([record("a", 0), record("a", 1)])
     store.write_shard([record("a", 1, completion="duplicate from a retried batch"), record("b", 0)])
     assert store.done_keys() == {("a", 0), ("a", 1), ("b", 0)}
@@ -39,13 +44,13 @@ def test_finalize_keeps_each_key_once_and_load_dataset_reads_it(tmp_path):
 
 
 def test_refuses_to_mix_sampling_configs(tmp_path):
-    SampleStore(str(tmp_path), "h1", manifest={"model_id": "m"})
+    SampleStore(str(tmp_path), "h1", manifest=MANIFEST)
     with pytest.raises(SSDError, match="another sampling config"):
-        SampleStore(str(tmp_path), "h2", manifest={"model_id": "m"})
+        SampleStore(str(tmp_path), "h2", manifest=MANIFEST)
 
 
 def test_rejects_incomplete_records(tmp_path):
-    store = SampleStore(str(tmp_path), "h1", manifest={})
+    store = SampleStore(str(tmp_path), "h1", manifest=MANIFEST)
     bad = record("a", 0)
     del bad["finish_reason"]
     with pytest.raises(ValueError, match="finish_reason"):
@@ -57,12 +62,12 @@ def test_unwritable_samples_dir_is_one_line(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("x")
     with pytest.raises(SSDError, match="cannot create the sample store"):
-        SampleStore(str(blocker / "samples"), "h1", manifest={})
+        SampleStore(str(blocker / "samples"), "h1", manifest=MANIFEST)
 
 
 def test_processes_wait_on_marker_files(tmp_path):
     """Under accelerate, processes wait for each other through markers in the store (no collective to time out)."""
-    store = SampleStore(str(tmp_path), "h1", manifest={})
+    store = SampleStore(str(tmp_path), "h1", manifest=MANIFEST)
     store.mark("merged")  # left by an earlier run
     store.clear_marks()
     assert not os.listdir(store.sync_dir)
@@ -74,7 +79,7 @@ def test_processes_wait_on_marker_files(tmp_path):
 
 def test_finalize_keeps_only_the_requested_samples(tmp_path):
     """A store reused with a smaller prompt pool keeps the other samples cached, out of the dataset."""
-    store = SampleStore(str(tmp_path), "h1", manifest={"model_id": "m"})
+    store = SampleStore(str(tmp_path), "h1", manifest=MANIFEST)
     store.write_shard([record("a", 0), record("b", 0), record("c", 0)])
     dataset = store.finalize({("a", 0), ("c", 0)})
     assert sorted(dataset["prompt_id"]) == ["a", "c"]
@@ -84,10 +89,10 @@ def test_finalize_keeps_only_the_requested_samples(tmp_path):
 
 def test_rerun_with_fewer_prompts_returns_exactly_those(tiny_qwen3, tmp_path):
     """run_sampling returns what this run asked for, even from a store that holds more."""
-    from ssd_hf.config import PromptOptions, SamplingParams
     from ssd_hf.prompts import prepare_prompts
-    from ssd_hf.sampling import run_sampling
-    from ssd_hf.sampling.transformers import TransformersEngine
+    from ssd_hf.records import PromptOptions, SamplingParams
+    from ssd_hf.sampling.engines.native import TransformersEngine
+    from ssd_hf.sampling.runner import run_sampling
 
     options = PromptOptions()
     prompts = prepare_prompts([{"prompt": f"Print {i}."} for i in range(3)], options)

@@ -12,7 +12,8 @@ import sys
 import pytest
 
 from ssd_hf.analysis import toy, toy_learned
-from ssd_hf.sampling.store import RECORD_FIELDS, load_samples
+from ssd_hf.data import load_samples
+from ssd_hf.sampling.store import RECORD_FIELDS
 
 
 def test_verifier_and_interval():

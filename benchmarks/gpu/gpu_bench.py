@@ -22,10 +22,10 @@ import torch
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", ".."))
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
-from workload import length_stats, make_requests, qwen3_model  # noqa: E402
+from workload import length_stats, make_requests, qwen3_model, timed_generate  # noqa: E402
 
-from ssd_hf.config import SamplingParams  # noqa: E402
-from ssd_hf.sampling.transformers import TransformersEngine, timed_generate  # noqa: E402
+from ssd_hf.records import SamplingParams  # noqa: E402
+from ssd_hf.sampling.engines.native import TransformersEngine  # noqa: E402
 from ssd_hf.tiny import build_tiny_tokenizer  # noqa: E402
 
 RESULTS: dict = {}

@@ -40,9 +40,8 @@ def toy_main(argv: list[str]) -> int:
 
 def analyze_main(argv: list[str]) -> int:
     """`ssd-hf analyze --base B --ssd S --samples D --output DIR`: lock/fork token statistics and panels."""
+    from ..data import load_dataset_any, load_samples
     from ..errors import SSDError
-    from ..hub import load_dataset_any
-    from ..sampling.store import load_samples
     from .tokens import analyze
 
     parser = argparse.ArgumentParser(prog="ssd-hf analyze", description=analyze_main.__doc__)

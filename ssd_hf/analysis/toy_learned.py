@@ -211,17 +211,17 @@ def toy_prompts():
 def sampled_success(model, tokenizer, model_id: str, temperature: float, n: int, samples_dir: str,
                     top_p: float = EVAL_TOP_P, seed: int = 0) -> dict:
     """n fresh samples at one decoding rule through the transformers engine and store, judged by `passes`."""
-    from ..config import PromptOptions, SamplingParams
     from ..prompts import prepare_prompts
-    from ..sampling import run_sampling
-    from ..sampling.transformers import TransformersEngine
+    from ..records import PromptOptions, SamplingParams
+    from ..sampling.engines.native import TransformersEngine
+    from ..sampling.runner import run_sampling
 
     options = PromptOptions(template="plain", system_prompt=None, use_chat_template=True)
     prompts = prepare_prompts(toy_prompts(), options)
     engine = TransformersEngine(model_id, model=model, tokenizer=tokenizer)
     params = SamplingParams(temperature=float(temperature), top_k=0, top_p=top_p, max_new_tokens=len(STATES) + 3, seed=seed)
     samples = run_sampling(prompts, engine, params, options, samples_dir, num_samples_per_prompt=n, shard_size=256,
-                           manifest_extra={"purpose": "toy evaluation"})
+                           purpose="toy evaluation")
     wins = sum(passes(c) for c in samples["completion"])
     low, high = wilson_interval(wins, len(samples))
     return {"temperature": float(temperature), "top_p": top_p, "n": len(samples), "passes": wins,
@@ -244,7 +244,7 @@ def train_student(base_dir: str, output_dir: str, num_samples: int, t_train: flo
         output_dir=output_dir,
         samples_dir=os.path.join(os.path.dirname(output_dir), "samples"),
         temperature=t_train, top_k=0, top_p=top_p_train,  # the paper's toy student: T 0.9, top-p 0.85
-        num_samples_per_prompt=num_samples, max_new_tokens=len(STATES) + 3, sampling_batch_size=256,
+        num_samples_per_prompt=num_samples, max_new_tokens=len(STATES) + 3, sampling_batch_size=256, engine="transformers",
         prompt_template="plain", system_prompt="",
         drop_empty_and_stubs=False,  # every toy completion is one line: the stub filter would drop them all
         learning_rate=learning_rate, num_train_epochs=epochs, per_device_train_batch_size=64,
@@ -313,7 +313,7 @@ def run_learned_toy(output_dir: str, num_samples: int = 8000, eval_samples: int 
 
 def token_statistics(base_dir: str, ssd_dir: str, samples_dir: str, output_dir: str, top_p: float) -> dict:
     """`ssd-hf analyze` on the toy: the paper's four panels and lock/fork counts, base vs SSD, same samples."""
-    from ..sampling.store import load_samples
+    from ..data import load_samples
     from .tokens import analyze
 
     stats = analyze(base_dir, ssd_dir, load_samples(samples_dir), output_dir, max_samples=32, top_k=0, top_p=top_p)

@@ -104,7 +104,7 @@ def _decoding(args, temperature):
 
 
 def _evaluate_at(gen, args, problems, temperature, tag, limits):
-    from ..config import SamplingParams
+    from ..records import SamplingParams
 
     params = SamplingParams(temperature=temperature, top_k=args.top_k, top_p=args.top_p, max_new_tokens=args.max_new_tokens, seed=args.seed)
     samples_dir = os.path.join(args.output, "generations", f"{tag}-T{temperature:g}")
@@ -148,7 +148,7 @@ def run(args) -> dict:
         return results
     if not args.model:
         raise SSDError("nothing to evaluate; pass --model to generate or --solutions to score given completions")
-    from ..config import DEFAULT_SYSTEM_PROMPT, PromptOptions
+    from ..records import DEFAULT_SYSTEM_PROMPT, PromptOptions
 
     options = PromptOptions(system_prompt=DEFAULT_SYSTEM_PROMPT if args.system_prompt is None else (args.system_prompt or None),
                             use_chat_template=not args.no_chat_template)

@@ -103,18 +103,18 @@ class Generator:
     """Draws n completions per problem with the project's sampling engine; one engine for all temperatures."""
 
     def __init__(self, model: str, revision: str | None, options, engine_name: str = "transformers", batch_size: int | None = None):
-        from ..sampling import load_engine
+        from ..sampling.engines import load_engine
 
         self.options = options
-        self.engine = load_engine(engine_name, model_name_or_path=model, revision=revision, batch_size=batch_size)
+        self.engine = load_engine(engine_name, model, revision=revision, batch_size=batch_size)
         # The engine reads the chat-template switch from a training config we do not have here; without
         # this, --no_chat_template would be ignored.
         if hasattr(self.engine, "use_chat_template"):
             self.engine.use_chat_template = options.use_chat_template
 
     def prompts(self, problems: list[Problem]):
-        from ..config import stable_hash
         from ..prompts import PromptItem
+        from ..records import stable_hash
 
         items = []
         for p in problems:
@@ -124,9 +124,9 @@ class Generator:
 
     def generate(self, problems: list[Problem], params, n: int, samples_dir: str) -> list[dict]:
         """Completions as {"question_id", "sample_index", "completion"}; cached in `samples_dir`."""
-        from ..sampling import run_sampling
+        from ..sampling.runner import run_sampling
 
         dataset = run_sampling(self.prompts(problems), self.engine, params, self.options, samples_dir,
-                               num_samples_per_prompt=n, manifest_extra={"purpose": "evaluation"})
+                               num_samples_per_prompt=n, purpose="evaluation")
         return [{"question_id": r["source_id"], "sample_index": int(r["sample_index"]), "completion": r["completion"]}
                 for r in dataset.to_list()]

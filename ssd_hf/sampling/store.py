@@ -3,33 +3,45 @@
 Layout of a samples directory::
 
     samples/
-      .store/manifest.json            sampling config, its hash, model, prompt pool facts
+      .store/manifest.json            the SamplesManifest: sampling config, its hash, model, prompt pool facts
       .store/shards/<hash>/*.jsonl    finished records, each file written whole then renamed into place
+      .store/skipped/<hash>/*.jsonl   requests an engine could not serve (a prompt longer than the model's context)
       .store/sync/                    per-run markers that processes of one launch wait on (see `wait_for`)
       data/train-00000-of-00001.parquet   the merged dataset (written by `finalize`)
 
 A shard appears atomically (write to a temporary name, fsync, rename), so `kill -9` at any moment
 loses at most the records still in memory. Records are keyed by (prompt_id, sample_index) under one
 sampling-config hash; a store refuses to mix two configs, and `finalize` keeps each key exactly once.
-The `.store` folder is hidden so `datasets.load_dataset(samples_dir)` reads only `data/`.
+The `.store` folder is hidden so `datasets.load_dataset(samples_dir)` reads only `data/`; temporary
+files are written under `.store/tmp` and renamed into place, and a new store clears stale ones.
+A write that fails (a full disk, a read-only folder) is one `SSDError` line; what was written stays.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import errno
 import glob
 import json
 import logging
 import os
+import shutil
 import socket
 import time
 import uuid
+from collections import Counter
 
 from ..errors import SSDError
+from ..records import (
+    SAMPLES_DATA_FILE,
+    STORE_MANIFEST,
+    SamplesManifest,
+    atomic_write,
+    read_samples_manifest,
+    write_samples_manifest,
+)
 
 logger = logging.getLogger(__name__)
-
-MANIFEST = "manifest.json"
-DATA_FILE = os.path.join("data", "train-00000-of-00001.parquet")
 
 # The one record schema, shared by every engine. Order here is column order in the dataset.
 RECORD_FIELDS = {
@@ -49,8 +61,13 @@ RECORD_FIELDS = {
     "finish_reason": "string",
     "prompt_tokens": "int64",
     "completion_tokens": "int64",
+    "prompt_token_ids": "ids",
+    "completion_token_ids": "ids",
+    "token_ids": "string",  # "engine": the ids as generated; "retokenized": a text-only server's output, tokenized here
     "sampling_config_hash": "string",
 }
+# Fields a store written by an earlier version may lack; they load as null.
+OPTIONAL_FIELDS = ("prompt_token_ids", "completion_token_ids", "token_ids")
 
 
 def record_features():
@@ -61,65 +78,94 @@ def record_features():
     for name, kind in RECORD_FIELDS.items():
         if kind == "messages":
             features[name] = List({"role": Value("string"), "content": Value("string")})
+        elif kind == "ids":
+            features[name] = List(Value("int64"))
         else:
             features[name] = Value(kind)
     return Features(features)
 
 
-def _atomic_write(path: str, text: str) -> None:
-    tmp = f"{path}.tmp-{uuid.uuid4().hex}"
-    with open(tmp, "w", encoding="utf-8") as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
+def write_error(error: OSError, where: str) -> SSDError:
+    """One line for a failed write, naming the cure (a full disk is the usual one)."""
+    reason = "the disk is full" if error.errno in (errno.ENOSPC, errno.EDQUOT) else (error.strerror or str(error))
+    return SSDError(f"cannot write samples to {where}: {reason}; free space or choose another --samples_dir, "
+                    "then rerun the same command: samples already written are kept.")
 
 
 class SampleStore:
     """Shards of finished samples for one sampling config in one directory."""
 
-    def __init__(self, root: str, config_hash: str, manifest: dict | None = None):
+    def __init__(self, root: str, config_hash: str, manifest: SamplesManifest | None = None):
         self.root = root
         self.config_hash = config_hash
         self.store_dir = os.path.join(root, ".store")
         self.shard_dir = os.path.join(self.store_dir, "shards", config_hash)
-        manifest_path = os.path.join(self.store_dir, MANIFEST)
+        self.skipped_dir = os.path.join(self.store_dir, "skipped", config_hash)
+        self.tmp_dir = os.path.join(self.store_dir, "tmp")
         try:
             os.makedirs(self.shard_dir, exist_ok=True)
+            os.makedirs(self.tmp_dir, exist_ok=True)
         except OSError as error:
             raise SSDError(f"cannot create the sample store at {root}: {error.strerror}; choose a writable --samples_dir.") from None
-        if os.path.exists(manifest_path):
-            with open(manifest_path, encoding="utf-8") as handle:
-                existing = json.load(handle)
-            if existing.get("sampling_config_hash") != config_hash:
-                raise SSDError(
-                    f"{root} holds samples drawn with another sampling config (hash {existing.get('sampling_config_hash')}, "
-                    f"now {config_hash}); use a new --samples_dir or delete the old one."
-                )
-        elif manifest is not None:
-            _atomic_write(manifest_path, json.dumps({**manifest, "sampling_config_hash": config_hash}, indent=2))
+        existing = read_samples_manifest(root) if os.path.isfile(os.path.join(root, STORE_MANIFEST)) else None
+        if existing is not None and existing.sampling_config_hash != config_hash:
+            raise SSDError(
+                f"{root} holds samples drawn with another sampling config (hash {existing.sampling_config_hash}, "
+                f"now {config_hash}); use a new --samples_dir or delete the old one."
+            )
+        if existing is None and manifest is not None:
+            self._write_manifest(dataclasses.replace(manifest, sampling_config_hash=config_hash))
 
     @property
-    def manifest(self) -> dict:
-        with open(os.path.join(self.store_dir, MANIFEST), encoding="utf-8") as handle:
-            return json.load(handle)
+    def manifest(self) -> SamplesManifest:
+        return read_samples_manifest(self.root)
+
+    def _write_manifest(self, manifest: SamplesManifest) -> None:
+        try:
+            write_samples_manifest(self.root, manifest)
+        except OSError as error:
+            raise write_error(error, self.root) from None
 
     def update_manifest(self, **fields) -> None:
-        _atomic_write(os.path.join(self.store_dir, MANIFEST), json.dumps({**self.manifest, **fields}, indent=2))
+        self._write_manifest(dataclasses.replace(self.manifest, **fields))
 
-    def _shard_files(self) -> list[str]:
-        return sorted(glob.glob(os.path.join(self.shard_dir, "*.jsonl")))
+    def clear_stale_temporaries(self) -> None:
+        """Files a killed run left half-written (the final merge writes under .store/tmp, then renames)."""
+        shutil.rmtree(self.tmp_dir, ignore_errors=True)
+        os.makedirs(self.tmp_dir, exist_ok=True)
+        for leftover in glob.glob(os.path.join(self.root, "data", "*.tmp-*")):  # older versions wrote them here
+            os.remove(leftover)
 
-    def iter_records(self):
-        for path in self._shard_files():
+    def _files(self, folder: str) -> list[str]:
+        return sorted(glob.glob(os.path.join(folder, "*.jsonl")))
+
+    def _read(self, folder: str):
+        for path in self._files(folder):
             with open(path, encoding="utf-8") as handle:
                 for line in handle:
                     if line.strip():
                         yield json.loads(line)
 
+    def iter_records(self):
+        yield from self._read(self.shard_dir)
+
+    def skipped(self) -> dict[tuple[str, int], str]:
+        """(prompt_id, sample_index) -> reason, for requests an engine could not serve."""
+        return {(r["prompt_id"], int(r["sample_index"])): r["reason"] for r in self._read(self.skipped_dir)}
+
     def done_keys(self) -> set[tuple[str, int]]:
-        """(prompt_id, sample_index) of every sample already on disk."""
-        return {(r["prompt_id"], int(r["sample_index"])) for r in self.iter_records()}
+        """(prompt_id, sample_index) of every sample already on disk, and of every skipped request."""
+        return {(r["prompt_id"], int(r["sample_index"])) for r in self.iter_records()} | set(self.skipped())
+
+    def _write_lines(self, folder: str, records: list[dict]) -> str:
+        name = f"{time.time_ns()}-{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}.jsonl"
+        path = os.path.join(folder, name)
+        try:
+            os.makedirs(folder, exist_ok=True)
+            atomic_write(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
+        except OSError as error:
+            raise write_error(error, self.root) from None
+        return path
 
     def write_shard(self, records: list[dict]) -> str | None:
         """Write finished records as one new shard file; returns its path."""
@@ -131,10 +177,11 @@ class SampleStore:
                 raise ValueError(f"sample record lacks fields {sorted(missing)}")
             if record["sampling_config_hash"] != self.config_hash:
                 raise ValueError("record drawn under another sampling config")
-        name = f"{time.time_ns()}-{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}.jsonl"
-        path = os.path.join(self.shard_dir, name)
-        _atomic_write(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
-        return path
+        return self._write_lines(self.shard_dir, records)
+
+    def write_skipped(self, skipped: list[dict]) -> str | None:
+        """Record requests that will never produce a sample ({"prompt_id", "sample_index", "reason"})."""
+        return self._write_lines(self.skipped_dir, skipped) if skipped else None
 
     # ----- waiting between processes, without collectives -----
     # Under `accelerate launch`, processes wait for each other while one samples for hours (the endpoint
@@ -151,9 +198,16 @@ class SampleStore:
         for path in glob.glob(os.path.join(self.sync_dir, "*")):
             os.remove(path)
 
-    def mark(self, name: str) -> None:
+    def mark(self, name: str, text: str | None = None) -> None:
         os.makedirs(self.sync_dir, exist_ok=True)
-        _atomic_write(os.path.join(self.sync_dir, name), str(time.time()))
+        atomic_write(os.path.join(self.sync_dir, name), text if text is not None else str(time.time()))
+
+    def read_mark(self, name: str) -> str | None:
+        path = os.path.join(self.sync_dir, name)
+        if not os.path.exists(path):
+            return None
+        with open(path, encoding="utf-8") as handle:
+            return handle.read()
 
     def wait_for(self, names: list[str], poll_s: float = 0.5) -> None:
         """Block until every named marker exists."""
@@ -178,38 +232,20 @@ class SampleStore:
             key = (record["prompt_id"], int(record["sample_index"]))
             if keys is None or key in keys:
                 unique.setdefault(key, record)
-        ordered = [unique[key] for key in sorted(unique)]
-        rows = [{name: record[name] for name in RECORD_FIELDS} for record in ordered]
+        rows = [{name: unique[key].get(name) for name in RECORD_FIELDS} for key in sorted(unique)]
         dataset = Dataset.from_list(rows, features=record_features())
-        path = os.path.join(self.root, DATA_FILE)
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        tmp = f"{path}.tmp-{uuid.uuid4().hex}"
-        dataset.to_parquet(tmp)
-        os.replace(tmp, path)
-        self.update_manifest(num_records=len(rows), finalized=True)
+        path = os.path.join(self.root, SAMPLES_DATA_FILE)
+        tmp = os.path.join(self.tmp_dir, f"merge-{uuid.uuid4().hex}.parquet")
+        try:
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            dataset.to_parquet(tmp)
+            os.replace(tmp, path)
+        except OSError as error:
+            raise write_error(error, self.root) from None
+        finally:
+            if os.path.exists(tmp):
+                os.remove(tmp)
+        skipped = {key: reason for key, reason in self.skipped().items() if keys is None or key in keys}
+        self.update_manifest(num_records=len(rows), finalized=True, skipped=dict(Counter(skipped.values())))
         logger.info("Samples dataset: %d records -> %s", len(rows), path)
         return dataset
-
-
-def load_samples(path: str):
-    """Load a finished samples directory (or a Parquet/JSONL file) as a `datasets.Dataset`."""
-    from datasets import load_dataset
-
-    if os.path.isdir(path):
-        data = os.path.join(path, DATA_FILE)
-        if not os.path.exists(data):
-            raise SSDError(f"{path} has no finished samples dataset (missing {DATA_FILE}); run `ssd-hf sample` first.")
-        return load_dataset("parquet", data_files=data, split="train")
-    if path.endswith(".parquet"):
-        return load_dataset("parquet", data_files=path, split="train")
-    if path.endswith((".jsonl", ".json")):
-        return load_dataset("json", data_files=path, split="train")
-    raise SSDError(f"cannot read samples from {path}; give a samples directory, .parquet or .jsonl file.")
-
-
-def read_manifest(path: str) -> dict | None:
-    manifest = os.path.join(path, ".store", MANIFEST)
-    if os.path.isfile(manifest):
-        with open(manifest, encoding="utf-8") as handle:
-            return json.load(handle)
-    return None

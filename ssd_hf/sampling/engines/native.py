@@ -15,16 +15,16 @@ from __future__ import annotations
 
 import copy
 import logging
-import os
-import time
 from collections.abc import Iterator
 
 import torch
 
-from ..config import SamplingParams
-from ..prompts import apply_chat_template
-from . import GeneratedSample, SampleRequest
-from .seeded_sampler import SeededBatchSampler, install_seeded_sampler
+from ...prompts import apply_chat_template
+from ...records import SamplingParams
+from ...refs import loading_revision, recorded_revision
+from ..engine import GeneratedSample, SampleRequest
+from ..runner import SkippedSample
+from .seeded_sampler import SeededBatchSampler, install_seeded_sampler, seeded_continuous_batching_supported
 
 logger = logging.getLogger(__name__)
 
@@ -57,9 +57,8 @@ def stop_token_ids(tokenizer, model) -> list[int]:
 
 
 def token_budget(request: SampleRequest, params: SamplingParams) -> int:
-    """Completion budget of one request: its own `max_new_tokens` when it carries one (benchmarks draw
-    long-tailed budgets to model real completion lengths), else the shared one."""
-    return getattr(request, "max_new_tokens", None) or params.max_new_tokens
+    """Completion budget of one request: its own `max_new_tokens` when it carries one, else the shared one."""
+    return request.max_new_tokens or params.max_new_tokens
 
 
 CPU_BATCH_KV_TOKENS = 8192  # cache tokens one CPU step may attend over: bounds the dense-mask attention cost
@@ -89,14 +88,9 @@ def continuous_batching_config(device, hints, seed: int):
     return ContinuousBatchingConfig(seed=seed, num_blocks=blocks, max_batch_tokens=512, max_requests_per_batch=in_flight)
 
 
-def model_revision_of(model, model_name_or_path: str, revision: str | None = None) -> str:
-    """Hub commit of the loaded weights when known; 'local' for a folder on disk."""
-    if revision:
-        return revision
-    commit = getattr(model.config, "_commit_hash", None)
-    if commit:
-        return commit
-    return "local" if os.path.isdir(model_name_or_path) else "main"
+def context_length(model) -> int | None:
+    """Positions the model was built for; a longer prompt leaves no room to generate."""
+    return getattr(model.config.get_text_config(), "max_position_embeddings", None)
 
 
 class TransformersEngine:
@@ -105,19 +99,11 @@ class TransformersEngine:
     name = "transformers"
     data_parallel = True
 
-    def __init__(
-        self,
-        model_name_or_path: str,
-        config=None,
-        model=None,
-        tokenizer=None,
-        revision: str | None = None,
-        batch_size: int | None = None,
-        continuous_batching: bool = True,
-        **_unused,
-    ):
+    def __init__(self, model_name_or_path: str, config=None, model=None, tokenizer=None, revision: str | None = None,
+                 batch_size: int | None = None, continuous_batching: bool | None = None):
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
+        revision = loading_revision(revision)
         self.model_id = model_name_or_path
         self.tokenizer = tokenizer or AutoTokenizer.from_pretrained(model_name_or_path, revision=revision)
         self.model = model or AutoModelForCausalLM.from_pretrained(model_name_or_path, revision=revision, dtype="auto")
@@ -126,15 +112,19 @@ class TransformersEngine:
             # MoE checkpoints saved by TRL keep output_router_logits=True (the training aux loss); generation needs no
             # router logits, and the aux-loss computation breaks on continuous batching's packed inputs.
             text_config.output_router_logits = False
-        self.model_revision = model_revision_of(self.model, model_name_or_path, revision)
+        self.model_revision = recorded_revision(model_name_or_path, revision, getattr(self.model.config, "_commit_hash", None))
         self.use_chat_template = True if config is None else config.use_chat_template
         self.batch_size = batch_size or (config.sampling_batch_size if config is not None else 64)
-        self.continuous_batching = continuous_batching and os.environ.get("SSD_HF_NO_CONTINUOUS_BATCHING") != "1"
+        wanted = continuous_batching if continuous_batching is not None else getattr(config, "continuous_batching", True)
+        self.continuous_batching = wanted and seeded_continuous_batching_supported()
+
+    def close(self) -> None:
+        """Nothing to release: the model belongs to the caller (the trainer keeps training it)."""
 
     def _encode(self, request: SampleRequest) -> list[int]:
         return apply_chat_template(self.tokenizer, request.prompt.messages, self.use_chat_template)
 
-    def _finish(self, request, prompt_len, tokens, stops, params) -> GeneratedSample:
+    def _finish(self, request, prompt_ids, tokens, stops, params) -> GeneratedSample:
         # Drop the stop token itself from the text; "length" when the budget ran out before any stop token.
         stopped = bool(tokens) and tokens[-1] in stops
         text_tokens = tokens[:-1] if stopped else tokens
@@ -143,8 +133,10 @@ class TransformersEngine:
             request=request,
             completion=self.tokenizer.decode(text_tokens, skip_special_tokens=True),
             finish_reason=finish_reason,
-            prompt_tokens=prompt_len,
+            prompt_tokens=len(prompt_ids),
             completion_tokens=len(tokens),
+            prompt_token_ids=list(prompt_ids),
+            completion_token_ids=list(tokens),
         )
 
     def generate(self, requests: list[SampleRequest], params: SamplingParams) -> Iterator[GeneratedSample]:
@@ -152,8 +144,15 @@ class TransformersEngine:
             return
         stops = stop_token_ids(self.tokenizer, self.model)
         gen_config = generation_config_for(params, stops, self.tokenizer.pad_token_id)
-        encoded = {r.key: self._encode(r) for r in requests}
-        by_key = {r.key: r for r in requests}
+        encoded, by_key, limit = {}, {}, context_length(self.model)
+        for request in requests:
+            ids = self._encode(request)
+            if limit and len(ids) >= limit:
+                yield SkippedSample(request, f"prompt_too_long: {len(ids)} tokens, the model's context is {limit}")
+                continue
+            encoded[request.key], by_key[request.key] = ids, request
+        if not encoded:
+            return
         was_training = self.model.training
         self.model.eval()
         try:
@@ -200,7 +199,7 @@ class TransformersEngine:
                     raise RuntimeError(f"generation failed for {result.request_id}: {result.error}")
                 pending.discard(result.request_id)
                 key = result.request_id
-                yield self._finish(by_key[key], len(encoded[key]), list(result.generated_tokens), stops, params)
+                yield self._finish(by_key[key], encoded[key], list(result.generated_tokens), stops, params)
         finally:
             manager.stop(block=True, timeout=10)
             manager.destroy()
@@ -244,11 +243,4 @@ class TransformersEngine:
                 if stops:  # everything after the first stop token is padding
                     cut = next((i + 1 for i, t in enumerate(tokens) if t in stops), len(tokens))
                     tokens = tokens[:cut]
-                yield self._finish(by_key[key], len(encoded[key]), tokens, stops, params)
-
-
-def timed_generate(engine: TransformersEngine, requests, params) -> tuple[list[GeneratedSample], float]:
-    """Run an engine to completion and time it (used by benchmarks)."""
-    start = time.perf_counter()
-    samples = list(engine.generate(requests, params))
-    return samples, time.perf_counter() - start
+                yield self._finish(by_key[key], encoded[key], tokens, stops, params)

@@ -20,15 +20,15 @@ logits themselves (a near-tie between two tokens' s + g can flip when the batch 
 
 from __future__ import annotations
 
+import functools
+import inspect
+import logging
+
 import torch
 from transformers import LogitsProcessor
+from transformers.generation.continuous_batching.cb_logits_processors import ContinuousBatchingLogitsProcessor
 
-try:  # transformers >= 5: per-request tensor arguments for continuous-batching logits processors
-    from transformers.generation.continuous_batching.cb_logits_processors import (
-        ContinuousBatchingLogitsProcessor,
-    )
-except ImportError:  # pragma: no cover - older transformers; the padded path still works
-    ContinuousBatchingLogitsProcessor = object
+logger = logging.getLogger(__name__)
 
 MASK32 = 0xFFFFFFFF
 GOLDEN32 = 0x9E3779B9
@@ -104,6 +104,28 @@ class SeededSampler(ContinuousBatchingLogitsProcessor):
         return seeded_draw(scores, tensor_arg[: scores.shape[0]])
 
 
+@functools.cache
+def seeded_continuous_batching_supported() -> bool:
+    """Does this transformers' continuous batching carry per-request logits-processor arguments (our seeds)?
+
+    Where it does not, the native engine uses padded `generate` with the same seeded draw: the same samples,
+    more slowly. Checked once, at run time, so every supported transformers version samples identically.
+    """
+    import transformers
+    from transformers.generation.continuous_batching.cb_logits_processors import (
+        ContinuousBatchingLogitsProcessorList,
+    )
+
+    from_manager = transformers.ContinuousBatchingManager.add_request
+    takes_kwargs = any(p.kind is p.VAR_KEYWORD for p in inspect.signature(from_manager).parameters.values())
+    supported = takes_kwargs and hasattr(ContinuousBatchingLogitsProcessorList, "check_kwargs")
+    if not supported:
+        logger.info("transformers %s passes no per-request arguments to continuous batching's logits processors; "
+                    "sampling with padded generate and the same seeded draw (same samples, slower)",
+                    transformers.__version__)
+    return supported
+
+
 def install_seeded_sampler(manager) -> None:
     """Append the seeded draw to a not-yet-started `ContinuousBatchingManager`'s logits processors.
 
@@ -111,12 +133,7 @@ def install_seeded_sampler(manager) -> None:
     the draw must come after them, and each request carries its seed, so it goes on the end of that list
     with one per-request argument row (the manager sizes its argument tensor when it starts).
     """
-    processors = getattr(manager, "logit_processor", None)
-    if ContinuousBatchingLogitsProcessor is object or not hasattr(processors, "tensors_required"):
-        raise RuntimeError(
-            "this transformers version's continuous batching takes no per-request logits-processor arguments; "
-            "upgrade transformers or set SSD_HF_NO_CONTINUOUS_BATCHING=1"
-        )
+    processors = manager.logit_processor
     processors.logits_processor.append(SeededSampler())
     processors.tensors_required += 1
     processors.supported_keys["seed"] = int

@@ -16,12 +16,13 @@ import tempfile
 
 import yaml
 
-from . import hub
-from .errors import SSDError
+from ..errors import SSDError
+from ..publish import push_space
+from ..refs import is_local, split_revision
 
 logger = logging.getLogger(__name__)
 
-PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SPACE_SOURCE = os.path.join(os.path.dirname(PACKAGE_DIR), "spaces_demo")
 SPACE_FILES = ("app.py", "compare_models.py", "demo_config.py", "results_charts.py", "sandbox_bridge.py",
                "requirements.txt", "README.md")
@@ -60,10 +61,6 @@ def _pairs(values: list[str], flag: str) -> list[tuple[str, str]]:
     return pairs
 
 
-def _is_local(path: str) -> bool:
-    return os.path.exists(path) or path.startswith((".", "/", "~"))
-
-
 def space_config(config_path: str | None, models: list[str], results: list[str]) -> tuple[dict, str]:
     """The config the Space will read, and the folder its relative paths were relative to."""
     path = config_path or os.path.join(SPACE_SOURCE, "config.yaml")
@@ -85,7 +82,7 @@ def space_config(config_path: str | None, models: list[str], results: list[str])
         by_name[name]["results"] = [*(by_name[name].get("results") or []), os.path.abspath(file)]
     for entry in entries:
         model_path = str(entry.get("path") or "")
-        if not model_path.startswith("auto:") and _is_local(model_path):
+        if not model_path.startswith("auto:") and is_local(model_path):
             raise SSDError(f"model {entry['name']} is the local folder {model_path}, which a Space cannot read; "
                            "push it with `ssd-hf push model` and name it by Hub id.")
     return config, base_dir
@@ -119,7 +116,7 @@ def _write_header(stage: str, config: dict, results: list[dict]) -> None:
 
     readme = os.path.join(stage, "README.md")
     card = SpaceCard.load(readme)
-    card.data.models = [hub.split_revision(e["path"])[0] for e in config["models"] if not e["path"].startswith("auto:")]
+    card.data.models = [split_revision(e["path"])[0] for e in config["models"] if not e["path"].startswith("auto:")]
     benchmarks = {str(r.get("benchmark") or "") for r in results}
     card.data.datasets = sorted({d for prefix, d in BENCHMARK_DATASETS.items() for b in benchmarks if b.startswith(prefix)})
     card.data.sdk_version = gradio.__version__
@@ -148,7 +145,7 @@ def main(argv: list[str]) -> int:
     if args.from_dir:
         if not os.path.isfile(os.path.join(args.from_dir, "app.py")) or not os.path.isdir(os.path.join(args.from_dir, "ssd_hf")):
             raise SSDError(f"{args.from_dir} is not an assembled Space (no app.py and ssd_hf/); make one with --output_dir.")
-        print(f"Space pushed: {hub.push_space(args.from_dir, args.repo_id, private=args.private, token=args.token)}")
+        print(f"Space pushed: {push_space(args.from_dir, args.repo_id, private=args.private, token=args.token)}")
         return 0
     if not os.path.isfile(os.path.join(SPACE_SOURCE, "app.py")):
         raise SSDError(f"the Space sources are not at {SPACE_SOURCE}; run from an ssd-hf source checkout.")
@@ -159,6 +156,6 @@ def main(argv: list[str]) -> int:
         return 0
     with tempfile.TemporaryDirectory(prefix="ssd-space-") as stage:
         stage_space(stage, config, base_dir)
-        url = hub.push_space(stage, args.repo_id, private=args.private, token=args.token)
+        url = push_space(stage, args.repo_id, private=args.private, token=args.token)
     print(f"Space pushed: {url}")
     return 0

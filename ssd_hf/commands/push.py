@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 
-from . import hub
+from .. import publish
 
 logger = logging.getLogger(__name__)
 
@@ -27,11 +27,11 @@ def main(argv: list[str]) -> int:
     """Entry point of `ssd-hf push`; SSDError propagates to the dispatcher, which prints one line."""
     args = _parser().parse_args(argv)
     if args.kind == "samples":
-        url = hub.push_samples(args.path, args.repo_id, private=args.private, token=args.token, revision=args.revision)
+        url = publish.push_samples(args.path, args.repo_id, private=args.private, token=args.token, revision=args.revision)
     elif args.kind == "model":
-        url = hub.push_model(args.path, args.repo_id, private=args.private, token=args.token, results=args.results)
+        url = publish.push_model(args.path, args.repo_id, private=args.private, token=args.token, results=args.results)
     else:
-        url = hub.push_results(args.path, args.repo_id, token=args.token)
+        url = publish.push_results(args.path, args.repo_id, token=args.token)
     logger.info("Pushed %s to %s", args.kind, url)
     print(url)  # noqa: T201 - the CLI's result, for scripts
     return 0

@@ -1,0 +1,155 @@
+"""Loading what users point us at: prompt pools and samples, from local files, folders or the Hub.
+
+Local files (JSONL/JSON/Parquet/CSV) and folders load through `datasets`, with the bad-file cases a
+user hits (empty, not UTF-8, a line that is not a JSON object) turned into one line that names the
+fix. Hub ids go through `hub.py` (downloads) and `datasets.load_dataset`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+
+from .errors import SSDError
+from .records import SAMPLES_DATA_FILE, SamplesManifest, read_samples_manifest
+from .refs import is_local, model_key, split_revision
+
+logger = logging.getLogger(__name__)
+
+LOCAL_DATA_FORMATS = {".jsonl": "json", ".json": "json", ".parquet": "parquet", ".csv": "csv"}
+
+
+def first_line(error: BaseException) -> str:
+    return str(error).splitlines()[0] if str(error).strip() else type(error).__name__
+
+
+def load_dataset_any(ref: str, config: str | None = None, split: str = "train", revision: str | None = None):
+    """A `datasets.Dataset` from a local file (JSONL/JSON/Parquet/CSV), a local folder, or a Hub id[@rev]."""
+    import datasets
+
+    name, pinned = split_revision(ref)
+    if os.path.isfile(name):
+        return _load_local_file(name)
+    if os.path.isdir(name):
+        return _load_local_folder(name, config, split)
+    if is_local(name):
+        raise SSDError(f"{name} does not exist; check the path, or give a Hub dataset id like org/name.")
+    try:
+        return datasets.load_dataset(name, config, split=split, revision=revision or pinned)
+    except Exception as error:  # noqa: BLE001 - any failure here is a name or access the user must fix
+        raise SSDError(f"cannot load dataset {name!r} from the Hub: {first_line(error)}") from None
+
+
+def _load_local_folder(name: str, config: str | None, split: str):
+    import datasets
+
+    if not os.listdir(name):
+        raise SSDError(f"{name} is an empty folder; give a folder with JSONL/Parquet/CSV files, a data file, or a Hub dataset id.")
+    try:
+        if os.path.exists(os.path.join(name, "dataset_info.json")) or os.path.exists(os.path.join(name, "state.json")):
+            loaded = datasets.load_from_disk(name)
+            return loaded[split] if isinstance(loaded, datasets.DatasetDict) else loaded
+        return datasets.load_dataset(name, config, split=split)
+    except Exception as error:  # noqa: BLE001 - any failure here is a folder the user must fix
+        raise SSDError(f"cannot load a dataset from folder {name}: {first_line(error)}; give a folder with "
+                       "JSONL/Parquet/CSV files or one written by `Dataset.save_to_disk`.") from None
+
+
+def _load_local_file(name: str):
+    import datasets
+
+    suffix = os.path.splitext(name)[1].lower()
+    if suffix not in LOCAL_DATA_FORMATS:
+        raise SSDError(f"cannot read {name}: use a .jsonl, .json, .parquet or .csv file, or a dataset folder.")
+    if os.path.getsize(name) == 0:
+        raise SSDError(f"{name} is empty; give a file with at least one record.")
+    if LOCAL_DATA_FORMATS[suffix] == "json":
+        _check_json_records(name)
+    try:
+        return datasets.load_dataset(LOCAL_DATA_FORMATS[suffix], data_files=name, split="train")
+    except Exception as error:  # noqa: BLE001 - any parse failure is a bad file for the user
+        if "corresponds to no data" in str(error):
+            raise SSDError(f"{name} holds no records; give a file with at least one record.") from None
+        raise SSDError(f"cannot parse {name} as {LOCAL_DATA_FORMATS[suffix]}: {first_line(error)}") from None
+
+
+def _check_json_records(path: str) -> None:
+    """datasets' JSON errors name neither the line nor the fix, so find blank files and bad lines first."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            text = handle.read()
+    except UnicodeDecodeError:
+        raise SSDError(f"{path} is not UTF-8 text; give a JSONL file with one JSON object per line.") from None
+    if not text.strip():
+        raise SSDError(f"{path} holds only blank lines; give a file with at least one record.")
+    if path.lower().endswith(".json"):
+        try:
+            json.loads(text)
+            return
+        except json.JSONDecodeError:
+            pass  # not one JSON document; maybe JSON lines
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as error:
+            raise SSDError(f"{path} line {number} is not JSON ({error.msg}); give one JSON object per line, "
+                           'like {"question": "..."}.') from None
+        if not isinstance(record, dict):
+            raise SSDError(f"{path} line {number} is not a JSON object; give one object per line, like "
+                           '{"question": "..."}.')
+
+
+# ----------------------------------------------------------------------------------- samples
+def load_samples(path: str):
+    """A finished samples directory (or a Parquet/JSONL file) as a `datasets.Dataset`."""
+    from datasets import load_dataset
+
+    if os.path.isdir(path):
+        data = os.path.join(path, SAMPLES_DATA_FILE)
+        if os.path.exists(data):
+            return load_dataset("parquet", data_files=data, split="train")
+        parquet = sorted(f for f in os.listdir(os.path.join(path, "data")) if f.endswith(".parquet")) \
+            if os.path.isdir(os.path.join(path, "data")) else []
+        if parquet:  # a pulled Hub copy with other shard names
+            return load_dataset("parquet", data_files=[os.path.join(path, "data", f) for f in parquet], split="train")
+        raise SSDError(f"{path} has no finished samples dataset (missing {SAMPLES_DATA_FILE}); run `ssd-hf sample` first.")
+    if path.endswith((".parquet", ".jsonl", ".json")):
+        return _load_local_file(path)
+    raise SSDError(f"cannot read samples from {path}; give a samples directory, .parquet or .jsonl file.")
+
+
+def samples_location(ref: str) -> str:
+    """A local samples dir/file for a reference: the path itself, or the Hub dataset's copy in the local cache."""
+    name, revision = split_revision(ref)
+    if os.path.exists(name):
+        return name
+    if is_local(name) or name.count("/") != 1:
+        raise SSDError(f"{name} does not exist; give a samples directory or a Hub dataset id like org/name[@revision].")
+    from . import hub
+
+    return hub.download_samples(name, revision)
+
+
+def load_samples_dataset(ref: str, expected_base_model: str | None = None):
+    """Samples from a local dir/file or a Hub dataset id[@revision].
+
+    Warns when they were drawn from another model than the one being trained: SSD trains a model on its
+    own samples.
+    """
+    local = samples_location(ref)
+    dataset = load_samples(local)
+    manifest = read_samples_manifest(local) if os.path.isdir(local) else None
+    _warn_if_other_model(ref, dataset, manifest, expected_base_model)
+    return dataset
+
+
+def _warn_if_other_model(ref: str, dataset, manifest: SamplesManifest | None, expected: str | None) -> None:
+    recorded = manifest.model_id if manifest else None
+    if recorded is None and len(dataset) and "model_id" in dataset.column_names:
+        recorded = dataset[0]["model_id"]
+    if expected and recorded and model_key(recorded) != model_key(expected):
+        logger.warning("Samples in %s were drawn from %s, but the model being trained is %s; SSD trains a model on "
+                       "its own samples.", ref, recorded, expected)
