@@ -17,7 +17,14 @@ from trl import SFTConfig
 from .errors import SSDError
 from .records import DEFAULT_SYSTEM_PROMPT, PromptOptions, SamplingParams, stable_hash  # noqa: F401 - re-exported
 from .refs import redact_url
-from .settings import ENDPOINT_PROTOCOLS, ENGINES, PROMPT_TEMPLATES, TRUNCATED_POLICIES, SSDSettings
+from .settings import (
+    ENDPOINT_PROTOCOLS,
+    ENGINES,
+    PROMPT_TEMPLATES,
+    TRUNCATED_POLICIES,
+    SSDSettings,
+    resolve_engine,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -50,16 +57,10 @@ class SSDConfig(SFTConfig, SSDSettings):
     # ------------------------------------------------------------------ validation
     def validate_ssd_fields(self) -> None:
         """Check every SSD field; raise one readable line on the first bad value."""
-        for ok, message in self._sampling_checks() + self._engine_checks() + self._stage_checks():
+        for ok, message in self._sampling_checks() + self._stage_checks():
             if not ok:
                 raise SSDError(message)
-        if isinstance(self.endpoint, str):  # YAML `endpoint: http://...`
-            self.endpoint = [self.endpoint]
-        for url in self.endpoint or []:
-            if urlsplit(url).scheme not in ("http", "https") or not urlsplit(url).netloc:
-                raise SSDError(f"endpoint {redact_url(url)!r} is not an http(s) URL; pass e.g. --endpoint http://127.0.0.1:8080.")
-        if self.engine == "endpoint" and not self.endpoint:
-            raise SSDError("--engine endpoint needs at least one server: pass --endpoint http://HOST:PORT (repeat for more).")
+        validate_engine_settings(self)
 
     def _sampling_checks(self) -> list[tuple[bool, str]]:
         return [
@@ -72,18 +73,6 @@ class SSDConfig(SFTConfig, SSDSettings):
             (0 <= self.drop_shortest_fraction < 1, f"drop_shortest_fraction must be in [0, 1) (got {self.drop_shortest_fraction})."),
             (self.max_prompts is None or self.max_prompts >= 1, f"max_prompts must be >= 1 when set (got {self.max_prompts})."),
             (self.truncated_samples in TRUNCATED_POLICIES, f"truncated_samples must be 'keep' or 'drop' (got {self.truncated_samples!r})."),
-        ]
-
-    def _engine_checks(self) -> list[tuple[bool, str]]:
-        return [
-            (self.engine in ENGINES, f"engine must be one of {', '.join(ENGINES)} (got {self.engine!r})."),
-            (self.sampling_batch_size >= 1, f"sampling_batch_size must be >= 1 (got {self.sampling_batch_size})."),
-            (self.endpoint_protocol in ENDPOINT_PROTOCOLS, f"endpoint_protocol must be one of {', '.join(ENDPOINT_PROTOCOLS)} (got {self.endpoint_protocol!r})."),
-            (self.concurrency >= 1, f"concurrency must be >= 1 (got {self.concurrency})."),
-            (self.request_timeout > 0, f"request_timeout must be > 0 seconds (got {self.request_timeout})."),
-            (self.max_retries >= 0, f"max_retries must be >= 0 (got {self.max_retries})."),
-            (self.vllm_tensor_parallel_size >= 1, f"vllm_tensor_parallel_size must be >= 1 (got {self.vllm_tensor_parallel_size})."),
-            (0 < self.vllm_gpu_memory_utilization <= 1, f"vllm_gpu_memory_utilization must be in (0, 1] (got {self.vllm_gpu_memory_utilization})."),
         ]
 
     def _stage_checks(self) -> list[tuple[bool, str]]:
@@ -130,14 +119,7 @@ class SSDConfig(SFTConfig, SSDSettings):
         return self.eval_output_dir or os.path.join(self.output_dir or ".", "eval")
 
     def resolved_engine(self) -> str:
-        """The engine `auto` stands for here: vLLM when it is installed and a GPU is present, else transformers."""
-        if self.engine != "auto":
-            return self.engine
-        import importlib.util
-
-        import torch
-
-        return "vllm" if torch.cuda.is_available() and importlib.util.find_spec("vllm") else "transformers"
+        return resolve_engine(self.engine)
 
     def sampling_params(self) -> SamplingParams:
         return SamplingParams(
@@ -157,6 +139,31 @@ class SSDConfig(SFTConfig, SSDSettings):
             template=self.prompt_template, system_prompt=self.system_prompt or None,
             use_chat_template=self.use_chat_template,
         )
+
+
+def validate_engine_settings(settings) -> None:
+    """The engine fields of an `SSDConfig` or of `ssd-hf eval`'s settings; one readable line on the first bad value."""
+    s = settings
+    checks = [
+        (s.engine in ENGINES, f"engine must be one of {', '.join(ENGINES)} (got {s.engine!r})."),
+        (s.sampling_batch_size >= 1, f"sampling_batch_size must be >= 1 (got {s.sampling_batch_size})."),
+        (s.endpoint_protocol in ENDPOINT_PROTOCOLS, f"endpoint_protocol must be one of {', '.join(ENDPOINT_PROTOCOLS)} (got {s.endpoint_protocol!r})."),
+        (s.concurrency >= 1, f"concurrency must be >= 1 (got {s.concurrency})."),
+        (s.request_timeout > 0, f"request_timeout must be > 0 seconds (got {s.request_timeout})."),
+        (s.max_retries >= 0, f"max_retries must be >= 0 (got {s.max_retries})."),
+        (s.vllm_tensor_parallel_size >= 1, f"vllm_tensor_parallel_size must be >= 1 (got {s.vllm_tensor_parallel_size})."),
+        (0 < s.vllm_gpu_memory_utilization <= 1, f"vllm_gpu_memory_utilization must be in (0, 1] (got {s.vllm_gpu_memory_utilization})."),
+    ]
+    for ok, message in checks:
+        if not ok:
+            raise SSDError(message)
+    if isinstance(s.endpoint, str):  # YAML `endpoint: http://...`
+        s.endpoint = [s.endpoint]
+    for url in s.endpoint or []:
+        if urlsplit(url).scheme not in ("http", "https") or not urlsplit(url).netloc:
+            raise SSDError(f"endpoint {redact_url(url)!r} is not an http(s) URL; pass e.g. --endpoint http://127.0.0.1:8080.")
+    if s.engine == "endpoint" and not s.endpoint:
+        raise SSDError("--engine endpoint needs at least one server: pass --endpoint http://HOST:PORT (repeat for more).")
 
 
 def _bf16_available() -> bool:

@@ -88,6 +88,17 @@ FIELD_GROUPS = {
 }
 
 
+def resolve_engine(name: str) -> str:
+    """The engine `auto` stands for here: vLLM when it is installed and a GPU is present, else transformers."""
+    if name != "auto":
+        return name
+    import importlib.util
+
+    import torch
+
+    return "vllm" if torch.cuda.is_available() and importlib.util.find_spec("vllm") else "transformers"
+
+
 def group_of(name: str) -> str | None:
     return next((group for group, names in FIELD_GROUPS.items() if name in names), None)
 

@@ -222,8 +222,8 @@ def test_corrupt_private_tests_name_the_problem(tmp_path, raw):
 
 
 def test_humaneval_prompt_is_the_starter_code_form():
+    from ssd_hf.eval.generation import problem_messages
     from ssd_hf.eval.humaneval import load_humaneval
-    from ssd_hf.eval.runner import problem_messages
     from ssd_hf.prompts import STARTER_INSTRUCTION, STDIN_INSTRUCTION
     from ssd_hf.records import PromptOptions
 

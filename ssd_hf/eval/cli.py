@@ -14,10 +14,10 @@ import logging
 import os
 
 from ..errors import SSDError
+from .generation import Generator, add_engine_arguments, engine_settings
 from .problems import load_problems
 from .results import build_results, write_results
 from .runner import (
-    Generator,
     default_workers,
     parse_grid,
     read_solutions,
@@ -48,7 +48,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--top_p", type=float, default=0.8)
     p.add_argument("--max_new_tokens", type=int, default=4096)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--batch_size", type=int, default=None)
     p.add_argument("--system_prompt", default=None, help="Override the default system prompt ('' for none).")
     p.add_argument("--no_chat_template", action="store_true")
     p.add_argument("--sweep_temperature", default=None, help="Grid of T_eval, start:stop:step or a comma list.")
@@ -59,6 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--timeout", type=float, default=6.0, help="Per-test wall-time limit in seconds (LCB: 6).")
     p.add_argument("--memory_mb", type=int, default=4096, help="Address-space limit per program.")
     p.add_argument("--workers", type=int, default=None, help="Parallel sandboxes (default: all cores).")
+    add_engine_arguments(p)
     return p
 
 
@@ -103,10 +103,15 @@ def _decoding(args, temperature):
     return {"temperature": temperature, "top_k": args.top_k, "top_p": args.top_p, "max_new_tokens": args.max_new_tokens}
 
 
-def _evaluate_at(gen, args, problems, temperature, tag, limits):
+def _params(args, temperature):
     from ..records import SamplingParams
 
-    params = SamplingParams(temperature=temperature, top_k=args.top_k, top_p=args.top_p, max_new_tokens=args.max_new_tokens, seed=args.seed)
+    return SamplingParams(temperature=temperature, top_k=args.top_k, top_p=args.top_p,
+                          max_new_tokens=args.max_new_tokens, seed=args.seed)
+
+
+def _evaluate_at(gen, args, problems, temperature, tag, limits):
+    params = _params(args, temperature)
     samples_dir = os.path.join(args.output, "generations", f"{tag}-T{temperature:g}")
     completions = gen.generate(problems, params, args.n, samples_dir)
     return score_completions(problems, completions, limits, args.workers)
@@ -152,8 +157,16 @@ def run(args) -> dict:
 
     options = PromptOptions(system_prompt=DEFAULT_SYSTEM_PROMPT if args.system_prompt is None else (args.system_prompt or None),
                             use_chat_template=not args.no_chat_template)
-    gen = Generator(args.model, args.model_revision, options, batch_size=args.batch_size)
-    base_config["model_revision"] = gen.engine.model_revision
+    gen = Generator(args.model, args.model_revision, options, engine_settings(args, options.use_chat_template),
+                    probe_params=_params(args, args.temperature))
+    try:
+        return _generate_and_score(gen, args, bench, problems, base_config, limits)
+    finally:
+        gen.close()
+
+
+def _generate_and_score(gen, args, bench, problems, base_config, limits) -> dict:
+    base_config["model_revision"], base_config["engine"] = gen.engine.model_revision, gen.engine.name
     grid = parse_grid(args.sweep_temperature) if args.sweep_temperature else None
     if args.decode_baseline and grid is None:
         grid = parse_grid(DEFAULT_BASELINE_GRID)

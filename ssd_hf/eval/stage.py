@@ -26,9 +26,22 @@ def eval_argv(model_dir: str, config) -> list[str]:
         "--workers": config.eval_workers, "--system_prompt": config.system_prompt,
     }
     argv += [item for flag, value in optional.items() if value is not None for item in (flag, str(value))]
+    argv += [item for url in config.endpoint or [] for item in ("--endpoint", url)]
     if not config.use_chat_template:
         argv.append("--no_chat_template")
-    return argv
+    return argv + engine_argv(config)
+
+
+def engine_argv(config) -> list[str]:
+    """The run's engine, as `ssd-hf eval` flags: evaluation generates with the engine the run sampled with."""
+    argv = ["--engine", config.engine, "--endpoint_protocol", config.endpoint_protocol,
+            "--concurrency", str(config.concurrency), "--request_timeout", str(config.request_timeout),
+            "--max_retries", str(config.max_retries), "--batch_size", str(config.sampling_batch_size),
+            "--vllm_tensor_parallel_size", str(config.vllm_tensor_parallel_size),
+            "--vllm_gpu_memory_utilization", str(config.vllm_gpu_memory_utilization)]
+    if config.vllm_max_model_len:
+        argv += ["--vllm_max_model_len", str(config.vllm_max_model_len)]
+    return argv + (["--vllm_enforce_eager"] if config.vllm_enforce_eager else [])
 
 
 def evaluate_model(model_dir: str, config):

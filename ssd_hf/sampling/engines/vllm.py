@@ -184,6 +184,8 @@ class VLLMEngine:
         llm, self.llm = self.llm, None
         if llm is None:
             return
+        before = _resident_mib()
+        backend = torch.distributed.get_backend() if torch.distributed.is_initialized() else None
         shutdown = getattr(getattr(llm.llm_engine, "engine_core", None), "shutdown", None)
         if callable(shutdown):
             shutdown()
@@ -191,7 +193,35 @@ class VLLMEngine:
         gc.collect()
         if torch.cuda.is_available():
             torch.cuda.empty_cache()
-        logger.info("vLLM engine released")
+        if backend and not torch.distributed.is_initialized():
+            restore_process_group(backend, self.rank, self.world)
+        logger.info("vLLM engine released: this process's resident memory %.0f -> %.0f MiB", before, _resident_mib())
+
+
+_restored = [0]  # how many times this process re-created its process group (each needs fresh store keys)
+
+
+def restore_process_group(backend: str, rank: int, world: int) -> None:
+    """Re-create the launch's default process group, which vLLM's teardown destroys (its external launcher shares it).
+
+    The ranks meet again through the launcher's store (torchrun/accelerate host one: TORCHELASTIC_USE_AGENT_STORE)
+    under a new key prefix, since the destroyed group's keys are still there; without that store, rank 0 hosts a
+    new one beside MASTER_PORT.
+    """
+    import torch.distributed as dist
+
+    _restored[0] += 1
+    agent = os.environ.get("TORCHELASTIC_USE_AGENT_STORE") == "True"
+    port = int(os.environ["MASTER_PORT"]) + (0 if agent else _restored[0])
+    store = dist.TCPStore(os.environ["MASTER_ADDR"], port, world, is_master=not agent and rank == 0)
+    dist.init_process_group(backend=backend, store=dist.PrefixStore(f"ssd_hf/after-vllm-{_restored[0]}", store),
+                            rank=rank, world_size=world)
+
+
+def _resident_mib() -> float:
+    import psutil
+
+    return psutil.Process().memory_info().rss / 2**20
 
 
 def _lora_rank(adapter_dir: str) -> int:
