@@ -14,8 +14,8 @@ import zlib
 import pytest
 
 from ssd_hf.errors import SSDError
-from ssd_hf.eval.checking import outputs_match
 from ssd_hf.eval.cli import main
+from ssd_hf.eval.compare import lines_match as outputs_match
 from ssd_hf.eval.extract import extract_code
 from ssd_hf.eval.humaneval import humaneval_path
 from ssd_hf.eval.passk import aggregate, pass_at_k
@@ -51,12 +51,16 @@ def test_outputs_match_lcb_rules():
     assert not outputs_match("yes", "Yes")
 
 
-def test_extract_takes_last_python_block():
-    text = "```python\nprint(1)\n```\nthen\n```py\nprint(2)\n```\n```text\nnot code\n```"
-    assert extract_code(text) == "print(2)"
-    assert extract_code("no code at all") is None
-    assert extract_code("```\nprint(3)\n```") is None
-    assert extract_code("```python\nprint(4)") == "print(4)"  # unfinished final block (max_new_tokens hit)
+def test_extract_follows_the_graders_rules():
+    text = "```python\nprint(1)\n```\nthen\n```py\nprint(2)\n```"
+    assert extract_code(text) == "print(2)" and extract_code(text, "ml-ssd") == "print(2)\n"  # ml-ssd keeps the newline
+    # lcb: between the last two fence lines whatever the tag, so a trailing non-Python block is what runs
+    assert extract_code(text + "\n```text\nnot code\n```") == "not code"
+    assert extract_code("no code at all") is None and extract_code("no code at all", "ml-ssd") is None
+    assert extract_code("```\nprint(3)\n```") == "print(3)" and extract_code("```\nprint(3)\n```", "ml-ssd") == "print(3)\n"
+    assert extract_code("```python\nprint(4)") is None  # unfinished final block: fewer than two fence lines
+    assert extract_code("```python\r\nprint(5)\r\n```\r\n") == "print(5)\r"  # CRLF: found; Python accepts the \r
+    assert extract_code("```python\r\nprint(5)\r\n```\r\n", "ml-ssd") is None  # ml-ssd's fence must end in \n
 
 
 def test_private_tests_roundtrip_and_hostile_pickle_refused(tmp_path):

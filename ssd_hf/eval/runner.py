@@ -1,5 +1,6 @@
-"""Evaluation runs: score completions in parallel sandboxes, generate completions through the sampling
-engine (cached and resumable in a sample store under the output dir), temperature sweeps, baselines.
+"""Evaluation runs: score completions in parallel sandboxes (verdicts stored as they finish, so a rerun
+continues), generate completions through the sampling engine (cached and resumable in a sample store under
+the output dir), temperature sweeps, baselines.
 """
 
 from __future__ import annotations
@@ -13,9 +14,10 @@ from tqdm.auto import tqdm
 
 from ..errors import SSDError
 from .checking import check_candidate
-from .extract import extract_code
+from .graders import LCB, Grader
 from .problems import Problem
 from .sandbox import SandboxLimits
+from .verdict_store import SampleVerdict, VerdictStore, verdict_key
 
 logger = logging.getLogger(__name__)
 
@@ -24,29 +26,48 @@ def default_workers() -> int:
     return max(1, os.cpu_count() or 1)
 
 
+def limits_record(limits: SandboxLimits) -> dict:
+    """The limits a verdict depends on (part of its key in the verdict store)."""
+    return {"timeout_s": limits.timeout_s, "memory_bytes": limits.memory_bytes, "output_bytes": limits.output_bytes}
+
+
+def _judge(problem: Problem, item: dict, key: str, grader: Grader, limits: SandboxLimits) -> SampleVerdict:
+    code = grader.extract(item["completion"])
+    verdict, detail = check_candidate(problem, code, limits, item["completion"], grader)
+    return SampleVerdict(key, item["question_id"], int(item["sample_index"]), verdict, detail, code, item["completion"])
+
+
 def score_completions(problems: list[Problem], completions: list[dict], limits: SandboxLimits,
-                      workers: int | None = None, show_progress: bool = True) -> list[dict]:
+                      workers: int | None = None, show_progress: bool = True, grader: Grader = LCB,
+                      store: VerdictStore | None = None) -> list[dict]:
     """Judge every {"question_id", "sample_index", "completion"}; returns per-sample records.
 
-    Threads are enough for the pool: each judge waits on its sandbox subprocess, which releases the GIL.
+    With a `store`, verdicts already in it are reused and each new one is appended the moment it is
+    judged. Threads are enough for the pool: each judge waits on its sandbox subprocess.
     """
     by_id = {p.question_id: p for p in problems}
     unknown = sorted({c["question_id"] for c in completions} - set(by_id))
     if unknown:
         raise SSDError(f"solutions name {len(unknown)} unknown problem id(s), e.g. {unknown[0]!r}; check --problems/--benchmark")
-
-    def judge(item: dict) -> dict:
-        code = extract_code(item["completion"])
-        verdict, detail = check_candidate(by_id[item["question_id"]], code, limits, item["completion"])
-        return {"question_id": item["question_id"], "sample_index": item["sample_index"], "verdict": verdict,
-                "completion": item["completion"], "code": code, "detail": detail}
-
-    records = []
-    with ThreadPoolExecutor(max_workers=workers or default_workers()) as pool:
-        futures = [pool.submit(judge, c) for c in completions]
+    keys = [verdict_key(grader.record(), limits_record(limits), c["question_id"], int(c["sample_index"]), c["completion"])
+            for c in completions]
+    done = store.load() if store else {}
+    pending = [(c, k) for c, k in zip(completions, keys) if k not in done]
+    if done and pending != list(zip(completions, keys)):
+        logger.info("scoring: %d of %d samples already judged in %s", len(completions) - len(pending), len(completions), store.path)
+    pool = ThreadPoolExecutor(max_workers=workers or default_workers())
+    try:
+        futures = [pool.submit(_judge, by_id[c["question_id"]], c, k, grader, limits) for c, k in pending]
         for fut in tqdm(as_completed(futures), total=len(futures), desc="scoring", disable=not show_progress):
-            records.append(fut.result())
-    return records
+            item = fut.result()
+            done[item.key] = item
+            if store:
+                store.append(item)
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+        if store:
+            store.close()
+    return [done[k].record() for k in keys]
 
 
 def read_solutions(path: str) -> list[dict]:
@@ -91,21 +112,28 @@ def ssd_train_temperature(model: str) -> float | None:
         return (json.load(f).get("sampling") or {}).get("temperature")
 
 
-def problem_messages(problem: Problem, options) -> list[dict]:
+def problem_messages(problem: Problem, options, grader: Grader = LCB) -> list[dict]:
     """The chat messages for one problem: LCB's stdin form, or its starter-code form when the problem has
-    starter code (LeetCode-style problems, and HumanEval, whose prompt is the function to complete)."""
+    starter code (LeetCode-style problems, and HumanEval, whose prompt is the function to complete).
+    Under the ml-ssd grader, that harness's prompt form: a single user turn, no system prompt."""
     from ..prompts import build_messages, render_user_text
 
+    if grader.name == "ml-ssd":
+        from .graders import mlssd_user_text
+
+        return [{"role": "user", "content": mlssd_user_text(problem)}]
     return build_messages(render_user_text(problem.question_content, problem.starter_code or None, options.template), options)
 
 
 class Generator:
     """Draws n completions per problem with the project's sampling engine; one engine for all temperatures."""
 
-    def __init__(self, model: str, revision: str | None, options, engine_name: str = "transformers", batch_size: int | None = None):
+    def __init__(self, model: str, revision: str | None, options, engine_name: str = "transformers", batch_size: int | None = None,
+                 grader: Grader = LCB):
         from ..sampling import load_engine
 
         self.options = options
+        self.grader = grader
         self.engine = load_engine(engine_name, model_name_or_path=model, revision=revision, batch_size=batch_size)
         # The engine reads the chat-template switch from a training config we do not have here; without
         # this, --no_chat_template would be ignored.
@@ -118,7 +146,7 @@ class Generator:
 
         items = []
         for p in problems:
-            messages = problem_messages(p, self.options)
+            messages = problem_messages(p, self.options, self.grader)
             items.append(PromptItem(prompt_id=stable_hash([p.question_id, messages]), source_id=p.question_id, messages=messages))
         return items
 
