@@ -29,7 +29,7 @@ from .isolation import Launch, bwrap_launch, child_env, choose_backend, popen_kw
 
 CHILD_SOURCE = Path(__file__).with_name("sandbox_child.py").read_text()
 STDERR_TAIL_BYTES = 4096
-KILLED_BY_LIMIT = {128 + signal.SIGXCPU, 128 + signal.SIGKILL, -signal.SIGXCPU, -signal.SIGKILL}
+KILLED_BY_LIMIT = {128 + signal.SIGXCPU, -signal.SIGXCPU}  # out of CPU time; any other death is a runtime error
 
 
 @dataclass(frozen=True)
@@ -103,7 +103,7 @@ class Sandbox:
         self._out_r, out_w = os.pipe()
         in_r, self._in_w = os.pipe() if config["mode"] == "call" else (-1, None)
         self._child_fds = tuple(fd for fd in (cfg.fileno(), out_w, in_r) if fd >= 0)
-        self._argv = [sys.executable, "-I", "-S", "-c", CHILD_SOURCE, str(cfg.fileno()), str(out_w), str(in_r)]
+        self._argv = [sys.executable, "-I", "-S", "-B", "-c", CHILD_SOURCE, str(cfg.fileno()), str(out_w), str(in_r)]
         self._workdir: str | None = None
         self.proc: subprocess.Popen | None = None
 
