@@ -67,7 +67,7 @@ class VerdictStore:
 
     def __init__(self, output_dir: str):
         self.path = os.path.join(output_dir, FILENAME)
-        self._file = None
+        self._fd: int | None = None
         self.written = 0
 
     def load(self) -> dict[str, SampleVerdict]:
@@ -84,31 +84,40 @@ class VerdictStore:
                 done[item.key] = item
         return done
 
-    def _open(self):
-        """Open for appending, first cutting off a line a kill left unfinished."""
-        if os.path.exists(self.path):
-            with open(self.path, "rb+") as f:
-                data = f.read()
-                if data and not data.endswith(b"\n"):
-                    f.truncate(data.rfind(b"\n") + 1)
-        return open(self.path, "a", encoding="utf-8", errors="surrogatepass")
+    def _open(self) -> int:
+        """An append descriptor, after cutting off a line a kill left unfinished."""
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)
+        size = os.lseek(fd, 0, os.SEEK_END)
+        if size:
+            tail = os.pread(fd, min(size, 1 << 20), max(0, size - (1 << 20)))
+            if not tail.endswith(b"\n"):
+                cut = tail.rfind(b"\n")
+                os.ftruncate(fd, size - len(tail) + cut + 1 if cut >= 0 else 0)
+        return fd
 
     def append(self, item: SampleVerdict) -> None:
-        """Write one verdict through to the OS (it survives our being killed the moment after)."""
+        """Write one verdict through to the OS (it survives our being killed the moment after). A failed
+        write is undone, so the file never holds half a line."""
+        data = (json.dumps(asdict(item)) + "\n").encode("utf-8", "surrogatepass")
+        start = None
         try:
-            if self._file is None:
-                self._file = self._open()
-            self._file.write(json.dumps(asdict(item)) + "\n")
-            self._file.flush()
+            if self._fd is None:
+                self._fd = self._open()
+            start = os.lseek(self._fd, 0, os.SEEK_END)
+            view = memoryview(data)
+            while view:
+                view = view[os.write(self._fd, view):]
         except OSError as exc:
-            raise SSDError(f"cannot write verdicts to {self.path} ({exc.strerror or exc}); the {self.written} "
-                           "written so far are kept there: free space or fix the folder, then rerun to continue") from None
+            if start is not None:
+                try:
+                    os.ftruncate(self._fd, start)
+                except OSError:
+                    pass
+            raise SSDError(f"cannot write verdicts to {self.path} ({exc.strerror or exc}); every verdict written "
+                           "so far is kept there: free space or fix the folder, then rerun to continue") from None
         self.written += 1
 
     def close(self) -> None:
-        if self._file is not None:
-            try:
-                self._file.close()
-            except OSError:
-                pass
-            self._file = None
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
