@@ -12,7 +12,7 @@ from ssd_hf.eval.checking import check_candidate
 from ssd_hf.eval.graders import LCB
 from ssd_hf.eval.isolation import bwrap_problem, choose_backend
 from ssd_hf.eval.problems import load_problems
-from ssd_hf.eval.sandbox import SandboxLimits, run_once
+from ssd_hf.eval.sandbox import SandboxLimits, run_stdin_once
 
 LIMITS = SandboxLimits(timeout_s=1.0)
 SLACK = 3.0  # interpreter start-up (excluded from the program's clock) and killing the sandbox
@@ -22,7 +22,7 @@ needs_bwrap = pytest.mark.skipif(bwrap_problem() is not None, reason=f"bubblewra
 
 def run(code, stdin=b"", rules=None, limits=LIMITS):
     start = time.perf_counter()
-    result = run_once({"mode": "stdin", "program": code, "rules": LCB.rules if rules is None else rules}, limits, stdin)
+    result = run_stdin_once(code, LCB.rules if rules is None else rules, limits, stdin)
     assert time.perf_counter() - start < limits.timeout_s + SLACK
     return result
 
@@ -64,7 +64,7 @@ def test_the_sandbox_sees_only_a_minimal_read_only_root():
     top = set(eval(lines[0]))  # noqa: S307 - our own program's printed list
     assert top <= {"usr", "bin", "sbin", "lib", "lib32", "lib64", "libx32", "proc", "dev", "tmp", "root", "opt", "home", "srv"}
     assert not top & {"etc", "run", "var", "sys", "mnt", "media", "boot"}
-    assert lines[1] == "65534 2"  # uid nobody, and not PID 1: signals it sends itself are not ignored
+    assert lines[1] == "65534 3"  # uid nobody, and not PID 1 (bwrap's init is, the runner 2): its own signals work
     assert lines[2] == "0000000000000000"  # no capabilities
     assert lines[3:6] == ["30", "30", "30"]  # EROFS
     assert lines[6] == "ok /tmp"

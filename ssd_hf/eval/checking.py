@@ -44,22 +44,26 @@ def _outputs_verdict(i: int, got: str, expected: str) -> Judgement | None:
 
 
 def check_stdin(code: str, tests: list[dict], grader: Grader, limits: SandboxLimits) -> Judgement:
-    """One sandbox per test; lcb gives each test `timeout_s`, ml-ssd one budget for all of them."""
-    config = {"mode": "stdin", "program": code, "rules": grader.rules}
+    """One sandbox per program, each test a fresh process in it; lcb gives each test `timeout_s`,
+    ml-ssd one budget for all of them."""
     left = grader.set_budget(limits.timeout_s, len(tests))
-    for i, test in enumerate(tests):
-        allowed = limits.timeout_s if grader.per_test_limit else left
-        if allowed <= 0:
-            return Judgement("timeout", f"test {i}: the test set's time limit ran out")
-        result = run_once(config, limits, test["input"].encode("utf-8", "surrogatepass"), allowed)
-        left -= result.seconds
-        if result.status == "timeout":
-            return Judgement("timeout", f"test {i}: over the time limit")
-        if result.status == "error":
-            return Judgement("runtime_error", f"test {i}: {_last_line(result.stderr) or f'exit status {result.returncode}'}")
-        bad = _outputs_verdict(i, result.stdout, test["output"])
-        if bad:
-            return bad
+    total = limits.timeout_s * len(tests) if grader.per_test_limit else left
+    config = {"mode": "stdin", "program": code, "rules": grader.rules}
+    with Sandbox(config, limits, budget_s=total, keep_stdout=False) as box:
+        box.wait_ready()
+        for i, test in enumerate(tests):
+            allowed = limits.timeout_s if grader.per_test_limit else left
+            if allowed <= 0:
+                return Judgement("timeout", f"test {i}: the test set's time limit ran out")
+            result = box.run_test(i, test["input"].encode("utf-8", "surrogatepass"), allowed)
+            left -= result.seconds
+            if result.status == "timeout":
+                return Judgement("timeout", f"test {i}: over the time limit")
+            if result.status == "error":
+                return Judgement("runtime_error", f"test {i}: {_last_line(result.stderr) or f'exit status {result.returncode}'}")
+            bad = _outputs_verdict(i, result.stdout, test["output"])
+            if bad:
+                return bad
     return Judgement("pass", "")
 
 

@@ -2,11 +2,12 @@
 
 A `Sandbox` starts the runner (sandbox_child.py) under bubblewrap (isolation.py), hands it its config
 through an unnamed temporary file, gives it stdin/stdout/stderr as unnamed temporary files (nothing is
-left on disk if we are killed), and talks to it over two pipes. Time limits are ours alone: the runner
-says "ready" once, before the program is compiled (so interpreter start-up, limited separately by
-`startup_s`, is not the program's time), and from then on deadlines are measured on our monotonic clock.
-Nothing the program writes can move them: in stdin mode the runner closes the channel before the program
-runs; in call mode every line is taken as the answer to the input we sent last.
+left on disk if we are killed), and talks to it over a unix socket, which also carries each stdin test's
+files. Time limits are ours alone: the runner says "ready" once, before the program is compiled (so
+interpreter start-up, limited separately by `startup_s`, is not the program's time), and from then on
+deadlines are measured on our monotonic clock from the moment we send a test. Nothing the program writes
+can move them: in stdin mode each test's process closes the channel before the program runs; in call
+mode every line is taken as the answer to the input we sent last.
 At the end the whole sandbox is killed: its process, every process it started (the PID namespace dies
 with it), whatever it left running.
 """
@@ -18,6 +19,7 @@ import os
 import select
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -91,24 +93,26 @@ class Sandbox:
         self.ready_at = 0.0
         self._buf = bytearray()
         budget = limits.timeout_s if budget_s is None else budget_s
-        full = {**config, "limits": _limits_config(limits, budget), "site_paths": site_paths()}
+        self._config = {**config, "limits": _limits_config(limits, budget), "site_paths": site_paths()}
         self._files = [tempfile.TemporaryFile() for _ in range(3)]
         cfg, self._stdout, self._stderr = self._files
-        cfg.write(json.dumps(full).encode())
         cfg.seek(0)
         self._stdin = tempfile.TemporaryFile()
         self._stdin.write(stdin)
         self._stdin.seek(0)
         self._keep_stdout = keep_stdout
-        self._out_r, out_w = os.pipe()
-        in_r, self._in_w = os.pipe() if config["mode"] == "call" else (-1, None)
-        self._child_fds = tuple(fd for fd in (cfg.fileno(), out_w, in_r) if fd >= 0)
-        self._argv = [sys.executable, "-I", "-S", "-B", "-c", CHILD_SOURCE, str(cfg.fileno()), str(out_w), str(in_r)]
+        self._sock, child_end = socket.socketpair()
+        self._child_end = child_end
+        self._child_fds = (cfg.fileno(), child_end.fileno())
+        self._argv = [sys.executable, "-I", "-S", "-B", "-c", CHILD_SOURCE, *map(str, self._child_fds)]
         self._workdir: str | None = None
         self.proc: subprocess.Popen | None = None
 
     def __enter__(self) -> Sandbox:
         backend = choose_backend(self.limits.sandbox)
+        cfg = self._files[0]
+        cfg.write(json.dumps({**self._config, "own_pid_namespace": backend == "bwrap"}).encode())
+        cfg.seek(0)
         if backend == "bwrap":
             launch = bwrap_launch(self._argv, self.limits.tmp_bytes, self._child_fds)
         else:
@@ -119,19 +123,13 @@ class Sandbox:
                 launch.argv, stdin=self._stdin, stdout=self._stdout if self._keep_stdout else subprocess.DEVNULL,
                 stderr=self._stderr, env=child_env(), pass_fds=self._child_fds, **popen_kwargs(launch))
         finally:
-            for fd in self._child_fds[1:]:  # our copies of the child's pipe ends
-                os.close(fd)
-        self._started = time.monotonic()
+            self._child_end.close()  # our copy of the runner's end of the channel
+        self.started_at = time.monotonic()
         return self
 
     def __exit__(self, *exc) -> None:
         self.kill()
-        for fd in (self._out_r, self._in_w):
-            if fd is not None:
-                try:
-                    os.close(fd)
-                except OSError:
-                    pass
+        self._sock.close()
         for f in (*self._files, self._stdin):
             f.close()
         if self._workdir:
@@ -154,9 +152,12 @@ class Sandbox:
             if len(self._buf) > self.limits.output_bytes:
                 raise ProtocolError("a result larger than the output limit")
             remaining = deadline - time.monotonic()
-            if remaining <= 0 or not select.select([self._out_r], [], [], remaining)[0]:
+            if remaining <= 0 or not select.select([self._sock], [], [], remaining)[0]:
                 return None
-            chunk = os.read(self._out_r, 1 << 16)
+            try:
+                chunk = self._sock.recv(1 << 16)
+            except OSError:
+                chunk = b""
             if not chunk:
                 raise EOFError
             self._buf += chunk
@@ -180,7 +181,7 @@ class Sandbox:
     def wait_ready(self) -> None:
         """Block until the runner is ready; the program's clock starts now (`ready_at`)."""
         try:
-            message = self.receive(self._started + self.limits.startup_s)
+            message = self.receive(self.started_at + self.limits.startup_s)
         except (EOFError, ProtocolError):
             message = {}
         if message is None or message.get("ready") is not True:
@@ -189,17 +190,44 @@ class Sandbox:
             raise SandboxStartError(f"the sandbox {why}: {self.stderr_tail() or 'no message'}")
         self.ready_at = time.monotonic()
 
-    def send(self, obj) -> None:
-        """One line to the runner; a runner that stopped reading is noticed by the caller's deadline."""
+    def send(self, obj, files: tuple = ()) -> None:
+        """One line to the runner, with file descriptors attached when given; a runner that stopped
+        reading is noticed by the caller's deadline."""
+        data = json.dumps(obj).encode() + b"\n"
         try:
-            os.write(self._in_w, json.dumps(obj).encode() + b"\n")
-        except (BrokenPipeError, OSError):
+            if files:
+                socket.send_fds(self._sock, [data], [f.fileno() for f in files])
+            else:
+                self._sock.sendall(data)
+        except OSError:
             pass
 
-    def close_input(self) -> None:
-        if self._in_w is not None:
-            os.close(self._in_w)
-            self._in_w = None
+    def run_test(self, index: int, stdin: bytes, allowed_s: float) -> RunResult:
+        """stdin mode: one test as a fresh process forked by the runner, given `allowed_s` of our clock
+        from the moment we hand it over. Its stdin/stdout/stderr are unnamed files of ours."""
+        files = [tempfile.TemporaryFile() for _ in range(3)]
+        try:
+            files[0].write(stdin)
+            files[0].seek(0)
+            start = time.monotonic()
+            self.send({"test": index, "cpu_s": int(allowed_s) + 2}, files)
+            try:
+                message = self.receive(start + allowed_s)
+            except (EOFError, ProtocolError):
+                message = {"test": index, "status": None}  # the runner is gone: the program took it down
+            seconds = time.monotonic() - start
+            status, returncode = _test_status(message, index)
+            files[1].seek(0)
+            stdout = decode_output(files[1].read(self.limits.output_bytes))
+            size = files[2].seek(0, os.SEEK_END)
+            files[2].seek(max(0, size - STDERR_TAIL_BYTES))
+            stderr = files[2].read().decode("utf-8", "replace").strip()
+            if returncode is None and status == "error":
+                stderr = stderr or "the sandbox's runner was killed"
+            return RunResult(status, returncode, stdout, stderr, seconds)
+        finally:
+            for f in files:
+                f.close()
 
     def wait_exit(self, deadline: float) -> int | None:
         """The exit status, or None (and the sandbox killed) when the deadline passes first."""
@@ -219,9 +247,28 @@ class Sandbox:
         return self._stderr.read().decode("utf-8", "replace").strip()
 
 
+def _test_status(message: dict | None, index: int) -> tuple[str, int | None]:
+    """(status, exit status) of a test from the runner's report (None: our deadline passed first)."""
+    if message is None:
+        return "timeout", None
+    returncode = message.get("status")
+    if message.get("test") != index or not isinstance(returncode, int):
+        return "error", None
+    if returncode == 0:
+        return "ok", 0
+    return ("timeout" if returncode in KILLED_BY_LIMIT else "error"), returncode
+
+
+def run_stdin_once(program: str, rules: dict, limits: SandboxLimits, stdin: bytes = b"") -> RunResult:
+    """One stdin-mode run of `program` (a sandbox for a single test)."""
+    with Sandbox({"mode": "stdin", "program": program, "rules": rules}, limits, keep_stdout=False) as box:
+        box.wait_ready()
+        return box.run_test(0, stdin, limits.timeout_s)
+
+
 def run_once(config: dict, limits: SandboxLimits, stdin: bytes = b"", budget_s: float | None = None) -> RunResult:
-    """Run a stdin- or script-mode program to its end, within `budget_s` (default `timeout_s`) of our
-    clock from the moment it is ready. Raises SandboxStartError when it never gets ready."""
+    """Run a script-mode program to its end, within `budget_s` (default `timeout_s`) of our clock from
+    the moment it is ready. Raises SandboxStartError when it never gets ready."""
     budget = limits.timeout_s if budget_s is None else budget_s
     with Sandbox(config, limits, stdin, budget) as box:
         box.wait_ready()

@@ -1,21 +1,25 @@
 """The runner inside the sandbox: sets limits, applies the grader's rules, then runs one candidate program.
 
 Why a separate script: generated code never runs in the evaluator's process. The parent starts
-`python -I -S -c <this source> CONFIG_FD OUT_FD IN_FD` inside bubblewrap (sandbox.py); this file imports
+`python -I -S -B -c <this source> CONFIG_FD CHANNEL_FD` inside bubblewrap (sandbox.py); this file imports
 nothing from `ssd_hf`. Security is the sandbox's job, not this runner's: everything here can be undone
-by the program it runs, and that is fine, because what the program could reach is only its own process.
+by the program it runs, and that is fine, because what the program could reach is only its own sandbox.
 
 What this runner owns is the grader's *rules* (graders.py sends them in the config): the preamble of
 imports, the functions the official harness switches off, the integer-digit limit, how SystemExit ends a
 program, and how a functional answer travels back. The config (one JSON object, read from CONFIG_FD and
 closed) holds only this run's program and rules; test inputs come one at a time, expected outputs never.
 
-Protocol on OUT_FD (one JSON object per line): {"ready": true} once the interpreter, the rules and the
-preamble's imports are loaded and before the program is compiled (the parent's clock starts there);
-then, by mode:
-  stdin  : the channel is closed at once; the program reads fd 0 and writes fd 1 like any script.
+Protocol on CHANNEL_FD, a unix socket (one JSON object per line): {"ready": true} once the interpreter,
+the rules and the preamble's imports are loaded and before the program is compiled (the parent's clock
+starts there); then, by mode:
+  stdin  : per test the parent sends {"test": i, "cpu_s": n} with three descriptors (the test's stdin,
+           stdout and stderr files); the runner forks, the child closes the channel, takes the files as
+           fds 0-2 and runs the program as __main__ like a script, and the runner answers
+           {"test": i, "status": exit status} once that child has exited and every process it left is
+           killed. So each test is a fresh process, but the interpreter starts only once per program.
   script : {"done": true} after the whole program (HumanEval: prompt, completion, tests, check) ran.
-  call   : lcb: {"defined": true} or an error, then per input line from IN_FD one result;
+  call   : lcb: {"defined": true} or an error, then per input line one result;
            ml-ssd: per input line one result (the program is executed afresh for each test, as there).
 A result is {"ok": true, "value": <tagged JSON>} (lcb), {"ok": true, "text": str} (ml-ssd) or
 {"ok": false, "error": str}.
@@ -27,33 +31,40 @@ import json
 import os
 import re
 import resource
+import socket
 import sys
 import types
 
 RLIMITS = (("cpu_s", resource.RLIMIT_CPU), ("mem_bytes", resource.RLIMIT_AS),
            ("fsize_bytes", resource.RLIMIT_FSIZE), ("nproc", resource.RLIMIT_NPROC))
 BIG_INT_BITS = 12000  # about 3,600 digits: larger ints travel as hex, which no digit limit applies to
+# Taken before the grader's guard switches them off in os (the runner itself still needs them).
+FORK, KILL, KILLPG = os.fork, os.kill, os.killpg
 
 
 class Channel:
-    """JSON lines to and from the parent."""
+    """JSON lines to and from the parent over a unix socket (which can also carry file descriptors)."""
 
-    def __init__(self, out_fd, in_fd):
-        self.out = os.fdopen(out_fd, "wb")
-        self.inp = os.fdopen(in_fd, "rb") if in_fd >= 0 else None
+    def __init__(self, fd):
+        self.sock = socket.socket(fileno=fd)
+        self.reader = None
 
     def send(self, obj):
-        self.out.write(json.dumps(obj).encode() + b"\n")
-        self.out.flush()
+        self.sock.sendall(json.dumps(obj).encode() + b"\n")
 
     def receive(self):
-        line = self.inp.readline()
+        if self.reader is None:
+            self.reader = self.sock.makefile("rb")
+        line = self.reader.readline()
         return json.loads(line) if line else None
 
+    def receive_files(self):
+        """One message with up to three descriptors; (None, []) when the parent closed the channel."""
+        data, fds, _flags, _addr = socket.recv_fds(self.sock, 1 << 16, 3)
+        return (json.loads(data) if data else None), fds
+
     def close(self):
-        self.out.close()
-        if self.inp is not None:
-            self.inp.close()
+        self.sock.close()
 
 
 class LazyModule(types.ModuleType):
@@ -188,16 +199,84 @@ def encode(value):
     return {"o": f"{kind.__module__}.{kind.__qualname__}"}
 
 
-def run_stdin(source, rules, channel):
-    """A script reading fd 0 and writing fd 1. SystemExit (any code) ends it normally: the official
-    harness catches it and judges what was printed."""
-    namespace = namespace_for(rules, "__main__")
+def run_tests(source, rules, channel, own_pid_namespace):
+    """stdin mode: one forked process per test (see the protocol above)."""
     channel.send({"ready": True})
-    channel.close()
     try:
-        exec(compile(source, "solution.py", "exec"), namespace)
-    except SystemExit:
+        code, error = compile(source, "solution.py", "exec"), None
+    except Exception as exc:  # noqa: BLE001 - a program that does not compile fails each test it meets
+        code, error = None, exc
+    while True:
+        test, fds = channel.receive_files()
+        if test is None:
+            return
+        pid = FORK()
+        if pid == 0:
+            run_one_test(code, error, fds, test, rules, channel)
+        for fd in fds:
+            os.close(fd)
+        _, status = os.waitpid(pid, 0)
+        kill_leftovers(pid, own_pid_namespace)
+        channel.send({"test": test["test"], "status": os.waitstatus_to_exitcode(status)})
+
+
+def kill_leftovers(pid, own_pid_namespace):
+    """Whatever the test's process left running dies before the next test: in our own PID namespace every
+    process but us (kill(-1) spares the caller and init), elsewhere (the fallback) its process group."""
+    import signal
+
+    try:
+        if own_pid_namespace and os.getpid() == 2:  # bubblewrap's init is 1, we are 2: never kill(-1) on a host
+            KILL(-1, signal.SIGKILL)
+        else:
+            KILLPG(pid, signal.SIGKILL)
+    except OSError:
         pass
+
+
+def run_one_test(code, error, fds, test, rules, channel):
+    """In the forked child: become the test's process, run the program as a script, exit like one.
+    SystemExit (any code) ends it normally: the official harness catches it and judges what was printed."""
+    status = 1
+    try:
+        os.setsid()
+        channel.close()
+        for target, fd in enumerate(fds):
+            os.dup2(fd, target)
+            os.close(fd)
+        cpu = int(test["cpu_s"])
+        resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
+        if error is not None:
+            raise error
+        try:
+            exec(code, namespace_for(rules, "__main__"))
+        except SystemExit:
+            pass
+        status = 0
+    except BaseException:  # noqa: BLE001 - the program's error: a traceback, as a script would print
+        import traceback
+
+        traceback.print_exc()
+    finally:
+        os._exit(finish_like_an_interpreter(status))
+
+
+def finish_like_an_interpreter(status):
+    """What Python does at exit (join threads, atexit, flush), which os._exit in a fork would skip."""
+    import atexit
+    import threading
+
+    for step in (threading._shutdown, atexit._run_exitfuncs):
+        try:
+            step()
+        except BaseException:  # noqa: BLE001
+            pass
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except BaseException:  # noqa: BLE001 - e.g. the output limit: a script would exit with 120
+            status = status or 120
+    return status
 
 
 def run_script(source, rules, channel):
@@ -242,8 +321,7 @@ def run_calls_lcb(source, program, func_name, rules, channel):
         except BaseException as exc:
             channel.send({"ok": False, "error": describe(exc)})
             return
-        channel.out.write(line.encode() + b"\n")
-        channel.out.flush()
+        channel.sock.sendall(line.encode() + b"\n")
 
 
 def mlssd_scalar(text, unquote=False):
@@ -302,7 +380,7 @@ def run_calls_mlssd(source, func_name, rules, channel):
 
 
 def main():
-    config_fd, out_fd, in_fd = (int(a) for a in sys.argv[1:4])
+    config_fd, channel_fd = (int(a) for a in sys.argv[1:3])
     with os.fdopen(config_fd, "rb") as f:
         cfg = json.loads(f.read())
     sys.path.extend(p for p in cfg["site_paths"] if p not in sys.path)
@@ -315,10 +393,10 @@ def main():
     apply_rules(rules)
     preamble = rules.get("preamble", "")
     source = f"{preamble}\n{cfg['program']}" if preamble else cfg["program"]
-    channel = Channel(out_fd, in_fd)
+    channel = Channel(channel_fd)
     mode = cfg["mode"]
     if mode == "stdin":
-        run_stdin(source, rules, channel)
+        run_tests(source, rules, channel, cfg.get("own_pid_namespace", False))
     elif mode == "script":
         run_script(source, rules, channel)
     elif rules.get("calls") == "ml-ssd":
