@@ -1,8 +1,11 @@
 """The sandbox on its own: limits and time by our clock, nothing of the host in view, nothing left behind.
 The hostile program set through `ssd-hf eval` is tests/test_eval_hostile.py."""
 
+import json
 import logging
 import os
+import subprocess
+import sys
 import tempfile
 import time
 
@@ -115,3 +118,46 @@ def test_no_temporary_files_are_left():
     for code in ("print(1)", "while True:\n    pass\n", "open('/tmp/ssd-leftover', 'w').write('x')\nraise SystemExit(3)"):
         run(code)
     assert ours() == before
+
+
+def test_secrets_are_scrubbed_from_results(tmp_path, monkeypatch):
+    """Whatever a program prints (here it rebuilds the values from pieces) never reaches results.json."""
+    from ssd_hf.eval.cli import main
+
+    monkeypatch.setenv("HF_TOKEN", "hf_fakeScrubValue_4242")
+    monkeypatch.setenv("MY_API_KEY", "sk-other-secret-77")
+    leak = "raise RuntimeError('hf_fake' + 'ScrubValue_4242' + ' sk-other' + '-secret-77')"
+    rows = [{"question_id": "fx_sum", "completion": f"```python\n{leak}\n```"},
+            {"question_id": "fx_two_sum", "completion": f"```python\nclass Solution:\n    def twoSum(self, nums, target):\n        {leak}\n```"}]
+    solutions = tmp_path / "s.jsonl"
+    solutions.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    out = tmp_path / "out"
+    assert main(["--problems", "fixtures", "--solutions", str(solutions), "--output", str(out), "--workers", "2",
+                 "--timeout", "2", "--start_date", "2025-02-01", "--end_date", "2025-02-28"]) == 0
+    for name in ("results.json", "verdicts.jsonl"):
+        text = (out / name).read_text()
+        assert "hf_fakeScrubValue_4242" not in text and "sk-other-secret-77" not in text
+    samples = json.loads((out / "results.json").read_text())["samples"]
+    assert [s["verdict"] for s in samples] == ["runtime_error"] * 2 and all("***" in s["detail"] for s in samples)
+
+
+def test_missing_bwrap_is_one_warning_or_one_error(tmp_path):
+    """Without bubblewrap on PATH: --sandbox bwrap is one line and exit 2; auto warns once, runs the
+    fallback and says so in the results."""
+    empty = tmp_path / "bin"
+    empty.mkdir()
+    env = {**os.environ, "PATH": str(empty), "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+    solutions = tmp_path / "s.jsonl"
+    solutions.write_text(json.dumps({"question_id": "fx_sum", "completion": "```python\nprint(sum(map(int, input().split())))\n```"})
+                         + "\n")
+    argv = [sys.executable, "-m", "ssd_hf.cli", "eval", "--problems", "fixtures", "--solutions", str(solutions), "--workers", "2",
+            "--start_date", "2025-02-01", "--end_date", "2025-02-10"]
+    refused = subprocess.run([*argv, "--output", str(tmp_path / "a"), "--sandbox", "bwrap"], env=env, capture_output=True,
+                             text=True, timeout=120)
+    assert refused.returncode == 2 and "Traceback" not in refused.stderr
+    assert "error: the bubblewrap sandbox cannot run here: `bwrap` is not installed" in refused.stderr.strip().splitlines()[-1]
+    fallback = subprocess.run([*argv, "--output", str(tmp_path / "b")], env=env, capture_output=True, text=True, timeout=120)
+    assert fallback.returncode == 0, fallback.stderr[-2000:]
+    assert len([line for line in fallback.stderr.splitlines() if "WITHOUT isolation" in line]) == 1
+    results = json.loads((tmp_path / "b" / "results.json").read_text())
+    assert results["config"]["sandbox"] == "fallback" and [s["verdict"] for s in results["samples"]] == ["pass"]

@@ -127,6 +127,7 @@ def test_humaneval_canonical_all_pass_and_empty_or_wrong_zero(tmp_path):
     canon = tmp_path / "canon.jsonl"
     canon.write_text("".join(json.dumps({"task_id": r["task_id"], "completion": r["canonical_solution"]}) + "\n" for r in rows))
     res = _eval(tmp_path / "c", "--benchmark", "humaneval", "--solutions", str(canon))
+    assert res["grader"]["name"] == "lcb"
     assert sum(p["c"] for p in res["problems"]) == 164 and res["aggregates"]["all"]["pass@1"]["value"] == 1.0
     empty = tmp_path / "empty.jsonl"
     empty.write_text("".join(json.dumps({"task_id": r["task_id"], "completion": ""}) + "\n" for r in rows))
@@ -135,6 +136,16 @@ def test_humaneval_canonical_all_pass_and_empty_or_wrong_zero(tmp_path):
     wrong.write_text("".join(json.dumps({"task_id": r["task_id"], "completion": "    return None\n"}) + "\n" for r in rows[:30]))
     res = _eval(tmp_path / "w", "--benchmark", "humaneval", "--solutions", str(wrong), "--limit", "30")
     assert res["aggregates"]["all"]["pass@1"]["value"] == 0.0
+
+
+def test_humaneval_canonical_all_pass_under_the_ml_ssd_grader(tmp_path):
+    with gzip.open(humaneval_path(), "rt") as f:
+        rows = [json.loads(line) for line in f]
+    canon = tmp_path / "canon.jsonl"
+    canon.write_text("".join(json.dumps({"task_id": r["task_id"], "completion": r["canonical_solution"]}) + "\n" for r in rows))
+    res = _eval(tmp_path / "c", "--benchmark", "humaneval", "--solutions", str(canon), "--grader", "ml-ssd")
+    assert res["grader"]["name"] == "ml-ssd"
+    assert sum(p["c"] for p in res["problems"]) == 164 and res["aggregates"]["all"]["pass@1"]["value"] == 1.0
 
 
 def test_cli_bad_inputs_are_one_line_errors(tmp_path):
