@@ -94,12 +94,16 @@ def _eval(tmp_path, *argv):
     return json.loads((out / "results.json").read_text())
 
 
-def test_cli_fixtures_correct_and_incorrect(tmp_path):
-    good = _eval(tmp_path / "g", "--problems", "fixtures", "--solutions", os.path.join(FIXTURE_DIR, "correct_solutions.jsonl"))
+@pytest.mark.parametrize("grader", ["lcb", "ml-ssd"])
+def test_cli_fixtures_correct_and_incorrect(tmp_path, grader):
+    good = _eval(tmp_path / "g", "--problems", "fixtures", "--solutions", os.path.join(FIXTURE_DIR, "correct_solutions.jsonl"),
+                 "--grader", grader)
+    assert good["grader"]["name"] == grader
     assert good["aggregates"]["all"]["pass@1"]["value"] == 1.0
     assert good["aggregates"]["all"]["num_problems"] == 6 and {"easy", "medium", "hard"} <= set(good["aggregates"])
     assert all(s["verdict"] == "pass" and "draft" not in s["code"] for s in good["samples"])
-    bad = _eval(tmp_path / "b", "--problems", "fixtures", "--solutions", os.path.join(FIXTURE_DIR, "incorrect_solutions.jsonl"))
+    bad = _eval(tmp_path / "b", "--problems", "fixtures", "--solutions", os.path.join(FIXTURE_DIR, "incorrect_solutions.jsonl"),
+                "--grader", grader)
     assert bad["aggregates"]["all"]["pass@1"]["value"] == 0.0
     assert {s["verdict"] for s in bad["samples"]} == {"fail", "no_code", "runtime_error"}
     assert [p["c"] for p in bad["problems"]] == [0] * 6
