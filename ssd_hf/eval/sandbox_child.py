@@ -199,20 +199,34 @@ def encode(value):
     return {"o": f"{kind.__module__}.{kind.__qualname__}"}
 
 
-def run_tests(source, rules, channel, own_pid_namespace):
-    """stdin mode: one forked process per test (see the protocol above)."""
-    channel.send({"ready": True})
+def compile_program(program, rules):
+    """(preamble code, program code). Compiled apart, so that tracebacks count the program's own lines;
+    a program only valid at the top of a file (`from __future__ import ...`) still fails, as it does
+    upstream with the preamble in front of it."""
+    preamble = rules.get("preamble", "")
+    if preamble and "__future__" in program:
+        compile(preamble + "\n" + program, "solution.py", "exec")
+    return compile(preamble, "preamble.py", "exec"), compile(program, "solution.py", "exec")
+
+
+def run_tests(program, rules, channel, own_pid_namespace):
+    """stdin mode: one forked process per test (see the protocol above). The preamble runs here, once,
+    into the namespace every test's process inherits (upstream runs it outside the per-test clock too)."""
+    namespace = namespace_for(rules, "__main__")
     try:
-        code, error = compile(source, "solution.py", "exec"), None
+        preamble, code = compile_program(program, rules)
+        exec(preamble, namespace)
+        error = None
     except Exception as exc:  # noqa: BLE001 - a program that does not compile fails each test it meets
         code, error = None, exc
+    channel.send({"ready": True})
     while True:
         test, fds = channel.receive_files()
         if test is None:
             return
         pid = FORK()
         if pid == 0:
-            run_one_test(code, error, fds, test, rules, channel)
+            run_one_test(code, error, namespace, fds, test, channel)
         for fd in fds:
             os.close(fd)
         _, status = os.waitpid(pid, 0)
@@ -234,7 +248,7 @@ def kill_leftovers(pid, own_pid_namespace):
         pass
 
 
-def run_one_test(code, error, fds, test, rules, channel):
+def run_one_test(code, error, namespace, fds, test, channel):
     """In the forked child: become the test's process, run the program as a script, exit like one.
     SystemExit (any code) ends it normally: the official harness catches it and judges what was printed."""
     status = 1
@@ -249,7 +263,7 @@ def run_one_test(code, error, fds, test, rules, channel):
         if error is not None:
             raise error
         try:
-            exec(code, namespace_for(rules, "__main__"))
+            exec(code, namespace)
         except SystemExit:
             pass
         status = 0
@@ -279,31 +293,32 @@ def finish_like_an_interpreter(status):
     return status
 
 
-def run_script(source, rules, channel):
+def run_script(program, rules, channel):
     """HumanEval: the program checks itself; only reaching the end counts (an early exit does not)."""
     namespace = namespace_for(rules, "__main__")
     channel.send({"ready": True})
     try:
-        exec(compile(source, "solution.py", "exec"), namespace)
+        exec(compile(program, "solution.py", "exec"), namespace)
     except SystemExit:
         sys.stderr.write("SystemExit: the program exited before its checks finished\n")
         sys.exit(1)
     channel.send({"done": True})
 
 
-def lcb_function(source, program, func_name, rules):
+def lcb_function(program, func_name, rules):
     """LCB: the module (not named __main__) once, then `Solution()` when the program's text mentions
     `class Solution`, else the module itself; the same instance serves every test."""
     namespace = namespace_for(rules, "solution")
-    exec(compile(source, "solution.py", "exec"), namespace)
+    for code in compile_program(program, rules):
+        exec(code, namespace)
     owner = namespace["Solution"]() if "class Solution" in program else types.SimpleNamespace(**namespace)
     return getattr(owner, func_name)
 
 
-def run_calls_lcb(source, program, func_name, rules, channel):
+def run_calls_lcb(program, func_name, rules, channel):
     channel.send({"ready": True})
     try:
-        func = lcb_function(source, program, func_name, rules)
+        func = lcb_function(program, func_name, rules)
     except BaseException as exc:
         channel.send({"ok": False, "error": describe(exc)})
         return
@@ -357,18 +372,19 @@ def mlssd_args(text):
     return values
 
 
-def run_calls_mlssd(source, func_name, rules, channel):
+def run_calls_mlssd(program, func_name, rules, channel):
     """ml-ssd: for every test the program is executed again into a fresh `{}`, the answer (a tuple made a
     list) is turned into text with str(), and the parent compares texts."""
-    class_based = "class Solution:" in source or "class Solution(" in source
+    class_based = "class Solution:" in program or "class Solution(" in program
     channel.send({"ready": True})
-    code = None
+    codes = None
     while (text := channel.receive()) is not None:
         try:
-            code = code or compile(source, "solution.py", "exec")
+            codes = codes or compile_program(program, rules)
             args = mlssd_args(text)
             namespace = namespace_for(rules, None)
-            exec(code, namespace)
+            for code in codes:
+                exec(code, namespace)
             func = getattr(namespace["Solution"](), func_name) if class_based else namespace[func_name]
             value = func(*args)
             value = list(value) if isinstance(value, tuple) else value
@@ -391,18 +407,15 @@ def main():
     rules = cfg["rules"]
     preload(rules, cfg["program"])
     apply_rules(rules)
-    preamble = rules.get("preamble", "")
-    source = f"{preamble}\n{cfg['program']}" if preamble else cfg["program"]
-    channel = Channel(channel_fd)
-    mode = cfg["mode"]
+    channel, program, mode = Channel(channel_fd), cfg["program"], cfg["mode"]
     if mode == "stdin":
-        run_tests(source, rules, channel, cfg.get("own_pid_namespace", False))
+        run_tests(program, rules, channel, cfg.get("own_pid_namespace", False))
     elif mode == "script":
-        run_script(source, rules, channel)
+        run_script(program, rules, channel)
     elif rules.get("calls") == "ml-ssd":
-        run_calls_mlssd(source, cfg["func_name"], rules, channel)
+        run_calls_mlssd(program, cfg["func_name"], rules, channel)
     else:
-        run_calls_lcb(source, cfg["program"], cfg["func_name"], rules, channel)
+        run_calls_lcb(program, cfg["func_name"], rules, channel)
 
 
 try:
