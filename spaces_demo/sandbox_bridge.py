@@ -21,7 +21,7 @@ VERDICT_TEXT = {
     "fail": "**fail**: a test gave a wrong answer (checking stops at the first failing test, as LiveCodeBench does)",
     "timeout": "**timeout**: a test ran past the time limit",
     "runtime_error": "**runtime error**: the program crashed on a test",
-    "no_code": "**no code**: the completion has no code block (it counts as wrong)",
+    "no_code": "**no code**: the completion has no ```python block, nor any other fenced block (it counts as wrong)",
     "judge_error": "**judge error**: the tests could not be judged for this program (it counts as wrong)",
 }
 
