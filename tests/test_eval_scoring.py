@@ -264,3 +264,19 @@ def test_humaneval_answers_in_a_code_block_are_judged_with_the_prompt(tmp_path):
     solutions.write_text("".join(json.dumps(x) + "\n" for x in lines))
     res = _eval(tmp_path, "--benchmark", "humaneval", "--solutions", str(solutions), "--limit", "4")
     assert [(p["n"], p["c"]) for p in res["problems"]] == [(2, 2)] * 4
+
+
+def test_ml_ssd_grader_uses_its_prompt_form():
+    """One user turn, no system prompt: the statement after 'Question:', then the stdin instruction with an
+    empty code block, or the starter code in an open block."""
+    from ssd_hf.config import PromptOptions
+    from ssd_hf.eval.graders import MLSSD
+    from ssd_hf.eval.runner import problem_messages
+
+    problems = {p.question_id: p for p in load_problems("fixtures")[0]}
+    stdin_msgs = problem_messages(problems["fx_sum"], PromptOptions(), MLSSD)
+    assert [m["role"] for m in stdin_msgs] == ["user"]
+    text = stdin_msgs[0]["content"]
+    assert f"Question: {problems['fx_sum'].question_content}" in text and "stdin" in text and text.endswith("```")
+    starter = problem_messages(problems["fx_two_sum"], PromptOptions(), MLSSD)[0]["content"]
+    assert starter.endswith(f"```python\n{problems['fx_two_sum'].starter_code}\n") and "stdin" not in starter

@@ -95,15 +95,14 @@ class Sandbox:
         budget = limits.timeout_s if budget_s is None else budget_s
         self._config = {**config, "limits": _limits_config(limits, budget), "site_paths": site_paths()}
         self._files = [tempfile.TemporaryFile() for _ in range(3)]
-        cfg, self._stdout, self._stderr = self._files
-        cfg.seek(0)
+        self._stdout, self._stderr = self._files[1:]
         self._stdin = tempfile.TemporaryFile()
         self._stdin.write(stdin)
         self._stdin.seek(0)
         self._keep_stdout = keep_stdout
         self._sock, child_end = socket.socketpair()
         self._child_end = child_end
-        self._child_fds = (cfg.fileno(), child_end.fileno())
+        self._child_fds = (self._files[0].fileno(), child_end.fileno())
         self._argv = [sys.executable, "-I", "-S", "-B", "-c", CHILD_SOURCE, *map(str, self._child_fds)]
         self._workdir: str | None = None
         self.proc: subprocess.Popen | None = None
