@@ -15,6 +15,7 @@ from tqdm.auto import tqdm
 from ..errors import SSDError
 from .checking import check_candidate
 from .graders import LCB, Grader
+from .isolation import choose_backend
 from .problems import Problem
 from .sandbox import SandboxLimits
 from .verdict_store import SampleVerdict, VerdictStore, verdict_key
@@ -49,6 +50,7 @@ def score_completions(problems: list[Problem], completions: list[dict], limits: 
     unknown = sorted({c["question_id"] for c in completions} - set(by_id))
     if unknown:
         raise SSDError(f"solutions name {len(unknown)} unknown problem id(s), e.g. {unknown[0]!r}; check --problems/--benchmark")
+    choose_backend(limits.sandbox)  # once, before the pool: one warning, or one error, not one per thread
     keys = [verdict_key(grader.record(), limits_record(limits), c["question_id"], int(c["sample_index"]), c["completion"])
             for c in completions]
     done = store.load() if store else {}
