@@ -62,7 +62,8 @@ def _lines(path) -> list[dict]:
     return [json.loads(line) for line in open(path)] if os.path.exists(path) else []
 
 
-@pytest.mark.skipif(bwrap_problem() is not None, reason="bubblewrap cannot run here")
+@pytest.mark.skipif(bwrap_problem() is not None and os.environ.get("SSD_REQUIRE_SANDBOX") != "1",
+                    reason="bubblewrap cannot run here (CI sets SSD_REQUIRE_SANDBOX=1 to make that a failure)")
 def test_sigkill_mid_run_leaves_nothing_and_the_rerun_judges_each_sample_once(tmp_path):
     problems, solutions = _files(tmp_path, 16, "import time\ntime.sleep(0.4)\na, b = map(int, input().split())\nprint(a + b)")
     out = tmp_path / "out"
