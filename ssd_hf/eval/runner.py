@@ -18,6 +18,7 @@ from .graders import LCB, Grader
 from .isolation import choose_backend
 from .problems import Problem
 from .sandbox import SandboxLimits
+from .scrub import scrub_secrets
 from .verdict_store import SampleVerdict, VerdictStore, verdict_key
 
 logger = logging.getLogger(__name__)
@@ -35,7 +36,9 @@ def limits_record(limits: SandboxLimits) -> dict:
 def _judge(problem: Problem, item: dict, key: str, grader: Grader, limits: SandboxLimits) -> SampleVerdict:
     code = grader.extract(item["completion"])
     verdict, detail = check_candidate(problem, code, limits, item["completion"], grader)
-    return SampleVerdict(key, item["question_id"], int(item["sample_index"]), verdict, detail, code, item["completion"])
+    # The store is a file too: no secret value of our environment enters it, whichever field it hid in.
+    return SampleVerdict(key, item["question_id"], int(item["sample_index"]), verdict, detail,
+                         None if code is None else scrub_secrets(code), scrub_secrets(item["completion"]))
 
 
 def score_completions(problems: list[Problem], completions: list[dict], limits: SandboxLimits,
