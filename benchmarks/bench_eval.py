@@ -1,10 +1,16 @@
-"""Evaluator throughput: programs scored per second vs worker count, and per-program sandbox overhead.
+"""Evaluator cost: per-program sandbox overhead and scoring throughput, against an earlier commit in one run.
 
-    python benchmarks/bench_eval.py [--programs 48] [--workers 1,2,4] [--append benchmarks/RESULTS.md]
+    python benchmarks/bench_eval.py [--baseline REV] [--programs 48] [--workers 1,2] [--rounds 3] [--append benchmarks/RESULTS.md]
 
-Programs are the fixtures' correct solutions (stdin and functional, 3-4 tests each), repeated; each
-is judged through the real sandbox. Overhead is the wall time of a trivial `pass` program, with and
-without the network/PID namespaces.
+With --baseline, the tree of REV is unpacked into a temporary folder (`git archive`) and both trees are
+measured in alternating rounds by this same script (`--measure`, run with PYTHONPATH set to the tree),
+so both face the same machine load; medians over rounds are reported with their ratio.
+Overhead: wall time of a trivial `pass` program judged on one test end to end (spawn, sandbox, runner,
+exit). For the current tree it is also split into start-up (spawn until the runner says ready:
+interpreter, sandbox and the grader's preamble, which the program's time limit excludes), and the cost of
+each further test of the same program (a fresh process forked by the runner). Throughput: the fixtures'
+correct solutions (stdin: one sandbox per test; functional: one per program), repeated, through
+score_completions, with the verdict store as the CLI uses it when the tree has one.
 """
 
 from __future__ import annotations
@@ -14,61 +20,152 @@ import json
 import os
 import platform
 import statistics
+import subprocess
+import sys
+import tarfile
+import tempfile
 import time
 from datetime import datetime, timezone
 
-from ssd_hf.eval.problems import FIXTURES, load_problems
-from ssd_hf.eval.runner import read_solutions, score_completions
-from ssd_hf.eval.sandbox import SandboxLimits, namespaces_available, run_program
 
+def _overhead(repeats: int = 15) -> dict:
+    from ssd_hf.eval import sandbox
 
-def overhead(use_namespaces: bool, repeats: int = 10) -> float:
-    limits = SandboxLimits(timeout_s=5, use_namespaces=use_namespaces)
-    times = []
+    limits = sandbox.SandboxLimits(timeout_s=5)
+    if not hasattr(sandbox, "run_once"):  # the evaluator before bubblewrap
+        times = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            assert sandbox.run_program("pass", "", limits).status == "ok"
+            times.append(time.perf_counter() - start)
+        return {"total_ms": 1000 * statistics.median(times)}
+    from ssd_hf.eval.graders import LCB
+
+    total, startup, extra = [], [], []
     for _ in range(repeats):
         start = time.perf_counter()
-        assert run_program("pass", "", limits).status == "ok"
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+        with sandbox.Sandbox({"mode": "stdin", "program": "pass", "rules": LCB.rules}, limits, keep_stdout=False) as box:
+            box.wait_ready()
+            startup.append(box.ready_at - box.started_at)
+            assert box.run_test(0, b"", 5).status == "ok"
+            total.append(time.perf_counter() - start)
+            second = time.perf_counter()
+            assert box.run_test(1, b"", 5).status == "ok"
+            extra.append(time.perf_counter() - second)
+    return {"total_ms": 1000 * statistics.median(total), "startup_ms": 1000 * statistics.median(startup),
+            "next_test_ms": 1000 * statistics.median(extra)}
 
 
-def throughput(workers: int, num_programs: int) -> tuple[float, int]:
+def _throughput(workers: int, num_programs: int) -> float:
+    from ssd_hf.eval.problems import FIXTURES, load_problems
+    from ssd_hf.eval.runner import read_solutions, score_completions
+    from ssd_hf.eval.sandbox import SandboxLimits
+
     problems, _ = load_problems("fixtures")
     base = read_solutions(os.path.join(os.path.dirname(FIXTURES), "correct_solutions.jsonl"))
     items = [{**base[i % len(base)], "sample_index": i} for i in range(num_programs)]
-    start = time.perf_counter()
-    records = score_completions(problems, items, SandboxLimits(), workers=workers, show_progress=False)
-    elapsed = time.perf_counter() - start
-    assert all(r["verdict"] == "pass" for r in records)
-    runs = sum(1 if p.is_functional else len(p.tests) for p in problems for r in records if r["question_id"] == p.question_id)
-    return num_programs / elapsed, runs
+    extra = {}
+    with tempfile.TemporaryDirectory() as out:
+        try:
+            from ssd_hf.eval.verdict_store import VerdictStore
+
+            extra["store"] = VerdictStore(out)
+        except ImportError:
+            pass
+        start = time.perf_counter()
+        records = score_completions(problems, items, SandboxLimits(), workers=workers, show_progress=False, **extra)
+        elapsed = time.perf_counter() - start
+    assert all(r["verdict"] == "pass" for r in records), [r for r in records if r["verdict"] != "pass"][:1]
+    return num_programs / elapsed
+
+
+def measure(args) -> dict:
+    """One round in this process, for the tree on our PYTHONPATH."""
+    return {"overhead": _overhead(), "throughput": {w: _throughput(w, args.programs) for w in args.worker_counts}}
+
+
+def _tree(rev: str, into: str) -> str:
+    root = subprocess.run(["git", "rev-parse", "--show-toplevel"], capture_output=True, text=True, check=True).stdout.strip()
+    archive = subprocess.run(["git", "-C", root, "archive", rev], capture_output=True, check=True).stdout
+    path = os.path.join(into, "tree")
+    with tarfile.open(fileobj=__import__("io").BytesIO(archive)) as tar:
+        tar.extractall(path, filter="data")
+    return path
+
+
+def _round(tree: str, args) -> dict:
+    env = {**os.environ, "PYTHONPATH": tree}
+    cmd = [sys.executable, os.path.abspath(__file__), "--measure", "--programs", str(args.programs), "--workers", args.workers]
+    proc = subprocess.run(cmd, env=env, cwd=tree, capture_output=True, text=True, check=True)
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def _median(rounds: list[dict], *keys) -> float:
+    values = []
+    for r in rounds:
+        for key in keys:
+            r = r[key]
+        values.append(r)
+    return statistics.median(values)
+
+
+def compare(args) -> dict:
+    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    with tempfile.TemporaryDirectory() as tmp:
+        trees = {"current": here, **({"baseline": _tree(args.baseline, tmp)} if args.baseline else {})}
+        rounds: dict[str, list] = {name: [] for name in trees}
+        for _ in range(args.rounds):
+            for name, tree in trees.items():
+                rounds[name].append(_round(tree, args))
+    summary = {name: {"overhead_ms": _median(rs, "overhead", "total_ms"),
+                      "throughput": {w: _median(rs, "throughput", str(w)) for w in args.worker_counts}} for name, rs in rounds.items()}
+    for key in ("startup_ms", "next_test_ms"):
+        summary["current"][key] = _median(rounds["current"], "overhead", key)
+    return {"rounds": rounds, "summary": summary}
+
+
+def report(result: dict, args) -> str:
+    s = result["summary"]
+    cur, base = s["current"], s.get("baseline")
+    lines = [f"\n## Evaluator overhead and throughput ({datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, {platform.machine()}, "
+             f"{os.cpu_count()} cores)\n",
+             f"Command: `python benchmarks/bench_eval.py --baseline {args.baseline} --programs {args.programs} --workers {args.workers} "
+             f"--rounds {args.rounds}` (medians of {args.rounds} alternating rounds; baseline = {args.baseline}, current = this tree)\n",
+             "| | per-program overhead, one test (`pass`, ms) | of which start-up before the clock (ms) | each further test (ms) |"
+             + "".join(f" programs/s, {w} worker{'s' if w > 1 else ''} |" for w in args.worker_counts),
+             "|---|---|---|---|" + "---|" * len(args.worker_counts)]
+    for name, row in (("baseline", base), ("current", cur)):
+        if row:
+            extra = f"{row['next_test_ms']:.0f}" if "next_test_ms" in row else f"{row['overhead_ms']:.0f} (a new sandbox)"
+            lines.append(f"| {name} | {row['overhead_ms']:.0f} | {row['startup_ms']:.0f} | {extra} |" if "startup_ms" in row
+                         else f"| {name} | {row['overhead_ms']:.0f} | (not separated) | {extra} |")
+            lines[-1] += "".join(f" {row['throughput'][w]:.2f} |" for w in args.worker_counts)
+    if base:
+        lines.append(f"| current / baseline | {cur['overhead_ms'] / base['overhead_ms']:.2f} | | |"
+                     + "".join(f" {cur['throughput'][w] / base['throughput'][w]:.2f} |" for w in args.worker_counts))
+    return "\n".join(lines) + "\n"
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
+    ap.add_argument("--baseline", default=None, help="git revision to compare with (e.g. the commit before a change)")
     ap.add_argument("--programs", type=int, default=48)
-    ap.add_argument("--workers", default="1,2,4")
+    ap.add_argument("--workers", default="1,2")
+    ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--append", default=None)
+    ap.add_argument("--measure", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
-    rows = {"cores": os.cpu_count(), "namespaces": namespaces_available()}
-    rows["overhead_s"] = {"with_namespaces": overhead(True), "without_namespaces": overhead(False)}
-    rows["throughput"] = {}
-    for w in (int(x) for x in args.workers.split(",")):
-        rate, runs = throughput(w, args.programs)
-        rows["throughput"][w] = {"programs_per_s": rate, "sandbox_runs": runs}
-    print(json.dumps(rows, indent=1))
+    args.worker_counts = [int(w) for w in args.workers.split(",")]
+    if args.measure:
+        print(json.dumps(measure(args)))
+        return
+    result = compare(args)
+    print(json.dumps(result["summary"], indent=1))
+    text = report(result, args)
+    print(text)
     if args.append:
-        lines = [
-            f"\n## Evaluator throughput ({datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, {platform.machine()}, {rows['cores']} cores)\n",
-            f"Command: `python benchmarks/bench_eval.py --programs {args.programs} --workers {args.workers}`\n",
-            f"Per-program sandbox overhead (`pass`, median of 10): {rows['overhead_s']['with_namespaces'] * 1000:.0f} ms with "
-            f"network+PID namespaces, {rows['overhead_s']['without_namespaces'] * 1000:.0f} ms without.\n",
-            "| workers | programs/s | sandbox runs |", "|---|---|---|",
-            *(f"| {w} | {v['programs_per_s']:.2f} | {v['sandbox_runs']} |" for w, v in rows["throughput"].items()),
-            "\nPrograms: fixture solutions (stdin: one sandbox run per test; functional: one run for all tests).\n",
-        ]
         with open(args.append, "a") as f:
-            f.write("\n".join(lines) + "\n")
+            f.write(text)
 
 
 if __name__ == "__main__":

@@ -21,7 +21,8 @@ VERDICT_TEXT = {
     "fail": "**fail**: a test gave a wrong answer (checking stops at the first failing test, as LiveCodeBench does)",
     "timeout": "**timeout**: a test ran past the time limit",
     "runtime_error": "**runtime error**: the program crashed on a test",
-    "no_code": "**no code**: the completion has no ```python block (it counts as wrong)",
+    "no_code": "**no code**: the completion has no ```python block, nor any other fenced block (it counts as wrong)",
+    "judge_error": "**judge error**: the tests could not be judged for this program (it counts as wrong)",
 }
 
 
@@ -45,7 +46,8 @@ def sandbox_status() -> str:
     if _module("ssd_hf.eval.checking") is None:
         return "_Test runs are off: the project's sandbox (`ssd_hf.eval.checking`) is not installed here._"
     return ("_**Run the tests** runs the extracted code on all the problem's tests (public and private) in the "
-            "project's sandbox: separate process, CPU / memory / time limits, no network._")
+            "project's sandbox (bubblewrap: its own read-only root, no network, CPU / memory / time limits) "
+            "under LiveCodeBench's rules._")
 
 
 def run_tests(problem: Problem, code: str | None) -> str:

@@ -1,359 +1,93 @@
-"""Hostile programs through the real sandbox: each gets a verdict within its limit, none escapes,
-and the evaluator keeps going (a correct program judged after them still passes)."""
+"""The sandbox on its own: limits and time by our clock, nothing of the host in view, nothing left behind.
+The hostile program set through `ssd-hf eval` is tests/test_eval_hostile.py."""
 
 import json
+import logging
 import os
-import shutil
-import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 
 import pytest
 
 from ssd_hf.eval.checking import check_candidate
-from ssd_hf.eval.cli import main
+from ssd_hf.eval.graders import LCB
+from ssd_hf.eval.isolation import bwrap_problem, choose_backend, python_roots
 from ssd_hf.eval.problems import load_problems
-from ssd_hf.eval.runner import score_completions
-from ssd_hf.eval.sandbox import SandboxLimits, namespaces_available, privilege_drop_args, run_program
+from ssd_hf.eval.sandbox import SandboxLimits, run_stdin_once
 
 LIMITS = SandboxLimits(timeout_s=1.0)
-WALL = LIMITS.timeout_s + 1.0
-SLACK = 2.0  # start-up of python (+ unshare) and killing the group
+SLACK = 3.0  # interpreter start-up (excluded from the program's clock) and killing the sandbox
+
+# CI sets SSD_REQUIRE_SANDBOX=1: there a sandbox that cannot run is a failure, not a skip.
+REQUIRED = os.environ.get("SSD_REQUIRE_SANDBOX") == "1"
+needs_bwrap = pytest.mark.skipif(bwrap_problem() is not None and not REQUIRED, reason=f"bubblewrap cannot run here: {bwrap_problem()}")
 
 
-def run(code, **kw):
+@pytest.mark.skipif(not REQUIRED, reason="only where SSD_REQUIRE_SANDBOX=1 (CI)")
+def test_bubblewrap_runs_here():
+    assert bwrap_problem() is None, f"bubblewrap cannot run: {bwrap_problem()} (scripts/setup_test_system.sh installs it)"
+
+
+def run(code, stdin=b"", rules=None, limits=LIMITS):
     start = time.perf_counter()
-    result = run_program(code, "", LIMITS, **kw)
-    assert time.perf_counter() - start < WALL + SLACK
+    result = run_stdin_once(code, LCB.rules if rules is None else rules, limits, stdin)
+    assert time.perf_counter() - start < limits.timeout_s + SLACK
     return result
 
 
-def test_infinite_loop_times_out():
+def test_infinite_loop_and_sleep_time_out():
     assert run("while True:\n    pass\n").status == "timeout"
-
-
-def test_sleep_past_limit_times_out():
     assert run("import time\ntime.sleep(30)\nprint('woke')\n").status == "timeout"
 
 
-def test_fork_bomb_is_stopped_and_leaves_nothing(tmp_path):
-    marker = f"ssd-fork-bomb-{os.getpid()}"
-    code = f"import os, subprocess\nsubprocess.Popen(['sleep', '600', '{marker}'])\nwhile True:\n    os.fork()\n"
-    result = run(code)
-    assert result.status == "error"
-    alive = [p for p in os.listdir("/proc") if p.isdigit() and marker.encode() in _cmdline(p)]
-    assert alive == []
+def test_time_limit_has_no_hidden_start_up_slack():
+    """The clock starts when the runner is ready, before the program is compiled: a program just under the
+    limit passes, one just over it does not (the old evaluator added a 1 s start-up allowance)."""
+    assert run("import time\ntime.sleep(0.7)\nprint('ok')\n").status == "ok"
+    result = run("import time\ntime.sleep(1.3)\nprint('late')\n")
+    assert result.status == "timeout" and "late" not in result.stdout
 
 
-def _cmdline(pid):
-    try:
-        with open(f"/proc/{pid}/cmdline", "rb") as f:
-            return f.read()
-    except OSError:
-        return b""
-
-
-def test_8gb_allocation_fails_fast():
+def test_memory_and_output_limits():
     result = run("x = bytearray(8 * 1024 ** 3)\nprint('allocated')\n")
-    assert result.status == "error" and "allocated" not in result.stdout
-    assert "MemoryError" in result.stderr
-
-
-def test_100mb_output_is_capped():
+    assert result.status == "error" and "MemoryError" in result.stderr and "allocated" not in result.stdout
     result = run("import sys\nchunk = 'x' * (1024 * 1024)\nfor _ in range(100):\n    sys.stdout.write(chunk)\n")
-    assert result.status == "error"
-    assert len(result.stdout) <= LIMITS.output_bytes
+    assert result.status == "error" and len(result.stdout) <= LIMITS.output_bytes
 
 
-@pytest.fixture
-def tcp_server():
-    server = socket.socket()
-    server.bind(("127.0.0.1", 0))
-    server.listen()
-    server.settimeout(0.2)
-    hits = []
-    stop = threading.Event()
-
-    def serve():
-        while not stop.is_set():
-            try:
-                conn, _ = server.accept()
-            except OSError:
-                continue
-            hits.append(conn.recv(100))
-            conn.close()
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    yield server.getsockname()[1], hits
-    stop.set()
-    thread.join()
-    server.close()
+def test_stdin_is_the_test_input_and_system_exit_ends_normally():
+    result = run("import sys\nprint(int(input()) * 2)\nsys.exit(1)\n", b"21\n")
+    assert (result.status, result.stdout) == ("ok", "42\n")
 
 
-def test_socket_connect_to_localhost_is_refused(tcp_server):
-    port, hits = tcp_server
-    code = f"import socket\ns = socket.create_connection(('127.0.0.1', {port}), timeout=0.5)\ns.sendall(b'leak')\nprint('connected')\n"
-    result = run(code)
-    assert result.status == "error" and "connected" not in result.stdout
-    time.sleep(0.3)
-    assert hits == []
+@needs_bwrap
+def test_the_sandbox_sees_only_a_minimal_read_only_root():
+    code = ("import os\nprint(sorted(os.listdir('/')))\nprint(os.getuid(), os.getpid())\n"
+            "print(open('/proc/self/status').read().split('CapEff:')[1].split()[0])\n"
+            "for p in ['/x', '/usr/x', '/dev/x']:\n"
+            "    try:\n        open(p, 'w')\n        print('wrote', p)\n    except OSError as e:\n        print(e.errno)\n"
+            "open('/tmp/mine', 'w').write('ok')\nprint(open('/tmp/mine').read(), os.getcwd())\n")
+    result = run(code, rules={})
+    lines = result.stdout.splitlines()
+    top = set(eval(lines[0]))  # noqa: S307 - our own program's printed list
+    interpreter = {root.strip("/").split("/")[0] for root in python_roots()}  # where this Python lives, if not /usr
+    assert top <= {"usr", "bin", "sbin", "lib", "lib32", "lib64", "libx32", "proc", "dev", "tmp"} | interpreter
+    assert not top & {"etc", "run", "var", "sys", "mnt", "media", "boot"}
+    assert lines[1] == "65534 3"  # uid nobody, and not PID 1 (bwrap's init is, the runner 2): its own signals work
+    assert lines[2] == "0000000000000000"  # no capabilities
+    assert lines[3:6] == ["30", "30", "30"]  # EROFS
+    assert lines[6] == "ok /tmp"
 
 
-def test_network_namespace_alone_blocks_localhost(tcp_server):
-    """Even if the audit hook were bypassed, the empty network namespace has no route to our server."""
-    if not namespaces_available():
-        pytest.skip("unshare not permitted here")
-    port, hits = tcp_server
-    code = f"import socket\ntry:\n    socket.create_connection(('127.0.0.1', {port}), timeout=0.5).sendall(b'x')\n    print('ok')\nexcept OSError:\n    print('blocked')\n"
-    out = subprocess.run(["unshare", "--net", sys.executable, "-c", code], capture_output=True, text=True, timeout=20).stdout
-    assert out.strip() == "blocked" and hits == []
+def test_fallback_backend_runs_with_a_warning(caplog):
+    with caplog.at_level(logging.WARNING):
+        assert choose_backend("fallback") == "fallback"
+    limits = SandboxLimits(timeout_s=2.0, sandbox="fallback")
+    assert run("print(int(input()) + 1)\n", b"1\n", limits=limits).stdout == "2\n"
+    assert run("while True:\n    pass\n", limits=limits).status == "timeout"
 
-
-def test_writes_and_deletes_outside_cwd_are_refused(tmp_path):
-    victim = tmp_path / "victim.txt"
-    victim.write_text("precious")
-    for code in (
-        f"open({str(victim)!r}, 'w').write('pwned')\n",
-        f"import os\nos.remove({str(victim)!r})\n",
-        f"import os\nos.rename({str(victim)!r}, 'stolen.txt')\n",
-        f"import shutil\nshutil.rmtree({str(tmp_path)!r})\n",
-        f"import os\nos.chdir('/')\nopen('{tmp_path.name}-x', 'w')\n",
-        f"open({str(tmp_path / 'new.txt')!r}, 'x').write('x')\n",
-    ):
-        assert run(code).status == "error", code
-    assert victim.read_text() == "precious"
-    assert sorted(os.listdir(tmp_path)) == ["victim.txt"]
-    # inside its own directory a program may write freely, and the directory is gone afterwards
-    result = run("import os\nopen('scratch.txt', 'w').write('ok')\nprint(os.getcwd())\nos.remove('scratch.txt')\n")
-    assert result.status == "ok" and not os.path.exists(result.stdout.strip())
-
-
-def test_hf_token_is_not_visible(monkeypatch):
-    monkeypatch.setenv("HF_TOKEN", "hf_supersecret_value")
-    monkeypatch.setenv("OPENAI_API_KEY", "sk-also-secret")
-    code = (
-        "import os\nprint(dict(os.environ))\n"
-        "for path in ['/proc/%d/environ' % os.getppid(), '/proc/1/environ', '/proc/self/environ']:\n"
-        "    try:\n        print(open(path, 'rb').read())\n    except Exception as e:\n        print('denied', type(e).__name__)\n"
-    )
-    result = run(code)
-    assert "hf_supersecret_value" not in result.stdout + result.stderr
-    assert "sk-also-secret" not in result.stdout + result.stderr
-
-
-def test_signalling_the_parent_is_refused():
-    me = os.getpid()
-    for code in (f"import os, signal\nos.kill({me}, signal.SIGKILL)\n", "import os, signal\nos.kill(os.getppid(), signal.SIGTERM)\n",
-                 f"import os, signal\nos.killpg(os.getpgid({me}), signal.SIGKILL)\n"):
-        assert run(code).status == "error"
-    assert os.getpid() == me  # we are still here
-
-
-def test_evaluator_keeps_going_after_hostile_batch():
-    problems, _ = load_problems("fixtures")
-    hostile = ["while True: pass", "import os\nwhile True: os.fork()", "x = bytearray(8 * 1024 ** 3)",
-               "import time; time.sleep(30)", "print('x' * 10 ** 8)"]
-    completions = [{"question_id": "fx_sum", "sample_index": i, "completion": f"```python\n{c}\n```"} for i, c in enumerate(hostile)]
-    completions.append({"question_id": "fx_sum", "sample_index": len(hostile),
-                        "completion": "```python\na, b = map(int, input().split())\nprint(a + b)\n```"})
-    records = {r["sample_index"]: r["verdict"] for r in score_completions(problems, completions, LIMITS, workers=2, show_progress=False)}
-    assert records == {0: "timeout", 1: "runtime_error", 2: "runtime_error", 3: "timeout", 4: "runtime_error", 5: "pass"}
-
-
-# --- escapes found by the audit of issue 3: each layer is tested on its own where it can be -------------------
-
-HOOK_ONLY = SandboxLimits(timeout_s=1.0, use_namespaces=False, drop_privileges=False)
-LAYERS = pytest.mark.parametrize("limits", [LIMITS, HOOK_ONLY], ids=["all_layers", "audit_hook_only"])
-
-
-def run_with(code, limits, **kw):
-    start = time.perf_counter()
-    result = run_program(code, "", limits, **kw)
-    assert time.perf_counter() - start < limits.timeout_s + 1.0 + SLACK
-    return result
-
-
-@pytest.fixture
-def outside(tmp_path):
-    path = tmp_path / "outside"
-    path.mkdir()
-    (path / "keep.txt").write_text("precious")
-    return path
-
-
-def _untouched(path):
-    return sorted(os.listdir(path)) == ["keep.txt"] and (path / "keep.txt").read_text() == "precious"
-
-
-def assert_all_refused(programs, limits, outside):
-    """Each program ends in an error, and none of them changed `outside`."""
-    for code in programs:
-        assert run_with(code, limits).status == "error", code
-    assert _untouched(outside)
-
-
-@LAYERS
-def test_dir_fd_cannot_reach_outside(outside, limits):
-    programs = (
-        f"import os\nfd = os.open({str(outside)!r}, os.O_RDONLY)\nos.close(os.open('x', os.O_CREAT | os.O_WRONLY, dir_fd=fd))\n",
-        f"import os\nfd = os.open({str(outside)!r}, os.O_RDONLY | os.O_DIRECTORY)\nos.mkdir('d', dir_fd=fd)\n",
-        f"import os\nfd = os.open({str(outside)!r}, os.O_PATH)\nos.unlink('keep.txt', dir_fd=fd)\n",
-        "import os\nfd = os.open('.', os.O_RDONLY)\nos.close(os.open('../escaped', os.O_CREAT | os.O_WRONLY, dir_fd=fd))\n",
-    )
-    assert_all_refused(programs, limits, outside)
-
-
-@LAYERS
-def test_sqlite_cannot_write_outside(outside, limits):
-    programs = (
-        f"import sqlite3\nsqlite3.connect({str(outside / 'db')!r}).execute('create table t(x)')\n",
-        f"import sqlite3\nsqlite3.connect(':memory:').execute(\"attach database '{outside / 'db2'}' as x\")\n",
-    )
-    assert_all_refused(programs, limits, outside)
-
-
-@LAYERS
-def test_mkfifo_and_mknod_cannot_create_outside(outside, limits):
-    programs = (
-        f"import os\nos.mkfifo({str(outside / 'fifo')!r})\n",
-        f"import os, stat\nos.mknod({str(outside / 'node')!r}, 0o600 | stat.S_IFREG)\n",
-        f"import os\nfd = os.open({str(outside)!r}, os.O_RDONLY)\nos.mkfifo('fifo', dir_fd=fd)\n",
-        f"import posix\nposix.mkfifo({str(outside / 'fifo')!r})\n",
-    )
-    assert_all_refused(programs, limits, outside)
-    # inside its own directory a fifo is harmless and allowed
-    assert run_with("import os\nos.mkfifo('f')\nprint(os.path.exists('f'))\n", limits).stdout.strip() == "True"
-
-
-@LAYERS
-def test_native_code_routes_are_closed(outside, limits):
-    """ctypes, a native module the program writes itself, and spawning through _posixsubprocess (which
-    raises no audit event) are all refused; none of them creates the marker or leaves a process."""
-    marker = outside / "pwned"
-    programs = {
-        "ctypes": f"import ctypes\nlibc = ctypes.CDLL(None)\nlibc.fork()\nlibc.creat({str(marker).encode()!r}, 0o644)\n",
-        "_ctypes": "import _ctypes\n",
-        "own .so": ("import importlib.util, shutil, _json\nshutil.copy(_json.__file__, 'm.so')\n"
-                    "spec = importlib.util.spec_from_file_location('_json', 'm.so')\nimportlib.util.module_from_spec(spec)\n"),
-        "fork_exec": ("import _posixsubprocess, os\nr, w = os.pipe()\n_posixsubprocess.fork_exec("
-                      f"[b'/bin/sh', b'-c', b'touch {marker}'], [b'/bin/sh'], True, (w,), None, None, -1, -1, -1, -1, -1, -1,"
-                      " r, w, True, False, 0, None, None, None, -1, None, False)\n"),
-        "re-import": "import sys\ndel sys.modules['_posixsubprocess']\nimport _posixsubprocess\n",
-    }
-    for name, code in programs.items():
-        result = run_with(code, limits)
-        assert result.status == "error" and "sandbox" in result.stderr, (name, result.stderr)
-    assert _untouched(outside)
-
-
-@LAYERS
-def test_ordinary_programs_still_work(limits):
-    """The hardening must not break what solutions use (numpy imports ctypes only optionally).
-
-    numpy is checked whenever the child runs our own environment; a virtual environment under /tmp is
-    hidden by the private /tmp, so there the child runs the base interpreter and sees only its packages."""
-    from ssd_hf.eval.sandbox import child_python, namespaces_available
-
-    own_env = child_python(limits.use_namespaces and namespaces_available()) == sys.executable
-    numpy_import, numpy_sum = ("import numpy as np\n", "int(np.arange(4).sum())") if own_env else ("", "6")
-    code = (
-        "import bisect, collections, functools, heapq, itertools, math, re, sys, threading, random, decimal\n"
-        "import fractions, statistics, string, typing, dataclasses, copy, json, array, operator, datetime, shutil, os\n"
-        + numpy_import
-        + "sys.setrecursionlimit(10 ** 6)\n"
-        "threading.stack_size(64 * 1024 * 1024)\n"
-        "@functools.lru_cache(None)\ndef depth(n):\n    return 0 if n == 0 else 1 + depth(n - 1)\n"
-        "out = []\nt = threading.Thread(target=lambda: out.append(depth(20000)))\nt.start()\nt.join()\n"
-        "h = [5, 1, 3]\nheapq.heapify(h)\n"
-        "os.makedirs('a/b')\nopen('a/b/f.txt', 'w').write('x')\nshutil.rmtree('a')\n"
-        "print(out[0], heapq.heappop(h), bisect.bisect([1, 2, 3], 2), collections.Counter('aab')['a'],"
-        f" math.comb(5, 2), len(list(itertools.permutations(range(4)))), re.sub('a', 'b', 'aa'), {numpy_sum},"
-        " os.path.exists('a'))\n"
-    )
-    result = run_with(code, SandboxLimits(timeout_s=10.0, use_namespaces=limits.use_namespaces,
-                                          drop_privileges=limits.drop_privileges))
-    assert result.status == "ok", result.stderr
-    assert result.stdout.split() == ["20000", "1", "2", "2", "10", "24", "bb", "6", "False"]
-
-
-EVALUATOR = """
-import os, subprocess, sys, tempfile
-from ssd_hf.eval.sandbox import SandboxLimits, clean_env, isolated_command, run_program
-limits = SandboxLimits(timeout_s=2.0, use_namespaces=sys.argv[1] == "1")
-me = str(os.getpid())
-python_program = sys.argv[2].replace("EVAL_PID", me)
-result = run_program(python_program, "", limits)
-print("PY", result.status, result.stdout, result.stderr)
-work = tempfile.mkdtemp()
-native = subprocess.run(isolated_command(["sh", "-c", sys.argv[3].replace("EVAL_PID", me)], work, limits),
-                        cwd=work, env=clean_env(work), capture_output=True, timeout=30)
-print("NATIVE", native.stdout.decode(errors="replace"), native.stderr.decode(errors="replace"))
-print("EVALUATOR ALIVE")
-"""
-
-
-@pytest.mark.parametrize("use_namespaces", [True, False], ids=["all_layers", "unprivileged_user_only"])
-def test_native_code_cannot_read_secrets_or_write_outside(outside, use_namespaces):
-    """The operating-system layers hold without the audit hook: a shell run under them (native code, as a
-    ctypes program would be) cannot read the evaluator's environment through /proc, write root-owned
-    paths, or signal the evaluator. The evaluator is a subprocess so that HF_TOKEN is in its real environ."""
-    if privilege_drop_args() is None:
-        pytest.skip("not root or no setpriv: native code is only contained by namespaces here")
-    if use_namespaces and not namespaces_available():
-        pytest.skip("unshare not permitted here")
-    secret = "hf_fakeTokenForSandboxTest_93k2"
-    tmp_marker = f"/tmp/ssd-native-escape-{os.getpid()}"
-    python_program = (
-        "import os, glob\n"
-        "for p in ['/proc/EVAL_PID/environ', '/proc/EVAL_PID/task/EVAL_PID/environ'] + glob.glob('/proc/*/environ'):\n"
-        "    try:\n        print(open(p, 'rb').read())\n    except Exception as e:\n        print('denied', type(e).__name__)\n"
-    )
-    hf_home = tempfile.mkdtemp(prefix="ssd-fake-hf-home-", dir=os.path.expanduser("~"))  # outside /tmp, like ~/.cache
-    file_secret = "hf_fakeTokenFileForSandboxTest_7q1"
-    with open(os.path.join(hf_home, "token"), "w") as handle:
-        handle.write(file_secret)
-    os.chmod(hf_home, 0o700)
-    script = (f"cat /proc/EVAL_PID/environ /proc/[0-9]*/environ; cat {hf_home}/token; echo pwned > {outside}/x; "
-              f"echo pwned > {tmp_marker}; kill -9 EVAL_PID; id -u")
-    env = {**os.environ, "HF_TOKEN": secret, "HF_HOME": hf_home}
-    proc = subprocess.run([sys.executable, "-c", EVALUATOR, "1" if use_namespaces else "0", python_program, script],
-                          env=env, capture_output=True, text=True, timeout=60)
-    shutil.rmtree(hf_home)
-    assert "EVALUATOR ALIVE" in proc.stdout, proc.stderr
-    assert secret not in proc.stdout + proc.stderr
-    if use_namespaces:  # the token file is hidden even from a child that keeps CAP_DAC_READ_SEARCH
-        assert file_secret not in proc.stdout + proc.stderr
-    assert "NATIVE" in proc.stdout and "65534" in proc.stdout.split("NATIVE", 1)[1]
-    assert _untouched(outside)
-    if use_namespaces:  # world-writable directories are private to the run
-        assert not os.path.exists(tmp_marker)
-    elif os.path.exists(tmp_marker):  # without namespaces nobody may write /tmp, like any user (known, documented)
-        os.remove(tmp_marker)
-
-
-def test_secrets_are_scrubbed_from_results(tmp_path, monkeypatch):
-    """Whatever a program prints (here it rebuilds the value from pieces) never reaches results.json."""
-    secret = "hf_fakeScrubValue_4242"
-    monkeypatch.setenv("HF_TOKEN", secret)
-    monkeypatch.setenv("MY_API_KEY", "sk-other-secret-77")
-    leak = "raise RuntimeError('hf_fake' + 'ScrubValue_4242' + ' sk-other' + '-secret-77')"
-    rows = [{"question_id": "fx_sum", "completion": f"```python\n{leak}\n```"},
-            {"question_id": "fx_two_sum", "completion": f"```python\nclass Solution:\n    def twoSum(self, nums, target):\n        {leak}\n```"}]
-    solutions = tmp_path / "s.jsonl"
-    solutions.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    out = tmp_path / "out"
-    assert main(["--problems", "fixtures", "--solutions", str(solutions), "--output", str(out), "--workers", "2",
-                 "--timeout", "2", "--start_date", "2025-02-01", "--end_date", "2025-02-28"]) == 0
-    text = (out / "results.json").read_text()
-    assert secret not in text and "sk-other-secret-77" not in text
-    assert all("***" in s["detail"] for s in json.loads(text)["samples"])
-
-
-# --- functional problems: a time limit per test call, and the first failing test ends the run -----------------
 
 def _functional(qid):
     problems, _ = load_problems("fixtures")
@@ -367,12 +101,11 @@ TWO_SUM = ("class Solution:\n    calls = 0\n    def twoSum(self, nums, target):\
 
 
 def test_functional_time_limit_is_per_test():
-    problem = _functional("fx_two_sum")  # 3 tests: a 1.5 s first call fitted in the old 3 x 1 s budget
+    problem = _functional("fx_two_sum")  # 3 tests: a 1.5 s first call must not borrow from the others
     start = time.perf_counter()
-    verdict, _ = check_candidate(problem, TWO_SUM.replace("SLEEP", "1.5"), LIMITS)
-    assert verdict == "timeout"
-    assert time.perf_counter() - start < LIMITS.timeout_s + 1.0 + SLACK
-    assert check_candidate(problem, TWO_SUM.replace("SLEEP", "0.1"), LIMITS)[0] == "pass"
+    assert check_candidate(problem, TWO_SUM.replace("SLEEP", "1.5"), LIMITS).verdict == "timeout"
+    assert time.perf_counter() - start < LIMITS.timeout_s + SLACK
+    assert check_candidate(problem, TWO_SUM.replace("SLEEP", "0.1"), LIMITS).verdict == "pass"
 
 
 def test_functional_run_stops_at_first_failing_test():
@@ -380,6 +113,59 @@ def test_functional_run_stops_at_first_failing_test():
     code = ("class Solution:\n    calls = 0\n    def maxSubArray(self, nums):\n        import time\n"
             "        Solution.calls += 1\n        if Solution.calls > 1:\n            time.sleep(2.5)\n        return -12345\n")
     start = time.perf_counter()
-    verdict, detail = check_candidate(problem, code, SandboxLimits(timeout_s=3.0))
-    assert (verdict, detail) == ("fail", "test 0: wrong answer")
+    assert tuple(check_candidate(problem, code, SandboxLimits(timeout_s=3.0))) == ("fail", "test 0: wrong answer")
     assert time.perf_counter() - start < 2.5
+
+
+def test_no_temporary_files_are_left():
+    """Config, stdin and outputs are unnamed temporary files; the sandbox's /tmp is its own tmpfs."""
+    def ours():  # other jobs may use the same temporary folder meanwhile
+        return {n for n in os.listdir(tempfile.gettempdir()) if n.startswith(("ssd-sandbox", "ssd-leftover"))}
+
+    before = ours()
+    for code in ("print(1)", "while True:\n    pass\n", "open('/tmp/ssd-leftover', 'w').write('x')\nraise SystemExit(3)"):
+        run(code)
+    assert ours() == before
+
+
+def test_secrets_are_scrubbed_from_results(tmp_path, monkeypatch):
+    """Whatever a program prints (here it rebuilds the values from pieces) never reaches results.json."""
+    from ssd_hf.eval.cli import main
+
+    monkeypatch.setenv("HF_TOKEN", "hf_fakeScrubValue_4242")
+    monkeypatch.setenv("MY_API_KEY", "sk-other-secret-77")
+    leak = "raise RuntimeError('hf_fake' + 'ScrubValue_4242' + ' sk-other' + '-secret-77')"
+    rows = [{"question_id": "fx_sum", "completion": f"```python\n{leak}\n```"},
+            {"question_id": "fx_two_sum", "completion": f"```python\nclass Solution:\n    def twoSum(self, nums, target):\n        {leak}\n```"}]
+    solutions = tmp_path / "s.jsonl"
+    solutions.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    out = tmp_path / "out"
+    assert main(["--problems", "fixtures", "--solutions", str(solutions), "--output", str(out), "--workers", "2",
+                 "--timeout", "2", "--start_date", "2025-02-01", "--end_date", "2025-02-28"]) == 0
+    for name in ("results.json", "verdicts.jsonl"):
+        text = (out / name).read_text()
+        assert "hf_fakeScrubValue_4242" not in text and "sk-other-secret-77" not in text
+    samples = json.loads((out / "results.json").read_text())["samples"]
+    assert [s["verdict"] for s in samples] == ["runtime_error"] * 2 and all("***" in s["detail"] for s in samples)
+
+
+def test_missing_bwrap_is_one_warning_or_one_error(tmp_path):
+    """Without bubblewrap on PATH: --sandbox bwrap is one line and exit 2; auto warns once, runs the
+    fallback and says so in the results."""
+    empty = tmp_path / "bin"
+    empty.mkdir()
+    env = {**os.environ, "PATH": str(empty), "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+    solutions = tmp_path / "s.jsonl"
+    solutions.write_text(json.dumps({"question_id": "fx_sum", "completion": "```python\nprint(sum(map(int, input().split())))\n```"})
+                         + "\n")
+    argv = [sys.executable, "-m", "ssd_hf.cli", "eval", "--problems", "fixtures", "--solutions", str(solutions), "--workers", "2",
+            "--start_date", "2025-02-01", "--end_date", "2025-02-10"]
+    refused = subprocess.run([*argv, "--output", str(tmp_path / "a"), "--sandbox", "bwrap"], env=env, capture_output=True,
+                             text=True, timeout=120)
+    assert refused.returncode == 2 and "Traceback" not in refused.stderr
+    assert "error: the bubblewrap sandbox cannot run here: `bwrap` is not installed" in refused.stderr.strip().splitlines()[-1]
+    fallback = subprocess.run([*argv, "--output", str(tmp_path / "b")], env=env, capture_output=True, text=True, timeout=120)
+    assert fallback.returncode == 0, fallback.stderr[-2000:]
+    assert len([line for line in fallback.stderr.splitlines() if "WITHOUT isolation" in line]) == 1
+    results = json.loads((tmp_path / "b" / "results.json").read_text())
+    assert results["config"]["sandbox"] == "fallback" and [s["verdict"] for s in results["samples"]] == ["pass"]

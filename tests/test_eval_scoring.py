@@ -14,8 +14,8 @@ import zlib
 import pytest
 
 from ssd_hf.errors import SSDError
-from ssd_hf.eval.checking import outputs_match
 from ssd_hf.eval.cli import main
+from ssd_hf.eval.compare import lines_match as outputs_match
 from ssd_hf.eval.extract import extract_code
 from ssd_hf.eval.humaneval import humaneval_path
 from ssd_hf.eval.passk import aggregate, pass_at_k
@@ -51,12 +51,16 @@ def test_outputs_match_lcb_rules():
     assert not outputs_match("yes", "Yes")
 
 
-def test_extract_takes_last_python_block():
-    text = "```python\nprint(1)\n```\nthen\n```py\nprint(2)\n```\n```text\nnot code\n```"
-    assert extract_code(text) == "print(2)"
-    assert extract_code("no code at all") is None
-    assert extract_code("```\nprint(3)\n```") is None
-    assert extract_code("```python\nprint(4)") == "print(4)"  # unfinished final block (max_new_tokens hit)
+def test_extract_follows_the_graders_rules():
+    text = "```python\nprint(1)\n```\nthen\n```py\nprint(2)\n```"
+    assert extract_code(text) == "print(2)" and extract_code(text, "ml-ssd") == "print(2)\n"  # ml-ssd keeps the newline
+    # lcb: between the last two fence lines whatever the tag, so a trailing non-Python block is what runs
+    assert extract_code(text + "\n```text\nnot code\n```") == "not code"
+    assert extract_code("no code at all") is None and extract_code("no code at all", "ml-ssd") is None
+    assert extract_code("```\nprint(3)\n```") == "print(3)" and extract_code("```\nprint(3)\n```", "ml-ssd") == "print(3)\n"
+    assert extract_code("```python\nprint(4)") is None  # unfinished final block: fewer than two fence lines
+    assert extract_code("```python\r\nprint(5)\r\n```\r\n") == "print(5)\r"  # CRLF: found; Python accepts the \r
+    assert extract_code("```python\r\nprint(5)\r\n```\r\n", "ml-ssd") is None  # ml-ssd's fence must end in \n
 
 
 def test_private_tests_roundtrip_and_hostile_pickle_refused(tmp_path):
@@ -90,12 +94,16 @@ def _eval(tmp_path, *argv):
     return json.loads((out / "results.json").read_text())
 
 
-def test_cli_fixtures_correct_and_incorrect(tmp_path):
-    good = _eval(tmp_path / "g", "--problems", "fixtures", "--solutions", os.path.join(FIXTURE_DIR, "correct_solutions.jsonl"))
+@pytest.mark.parametrize("grader", ["lcb", "ml-ssd"])
+def test_cli_fixtures_correct_and_incorrect(tmp_path, grader):
+    good = _eval(tmp_path / "g", "--problems", "fixtures", "--solutions", os.path.join(FIXTURE_DIR, "correct_solutions.jsonl"),
+                 "--grader", grader)
+    assert good["grader"]["name"] == grader
     assert good["aggregates"]["all"]["pass@1"]["value"] == 1.0
     assert good["aggregates"]["all"]["num_problems"] == 6 and {"easy", "medium", "hard"} <= set(good["aggregates"])
     assert all(s["verdict"] == "pass" and "draft" not in s["code"] for s in good["samples"])
-    bad = _eval(tmp_path / "b", "--problems", "fixtures", "--solutions", os.path.join(FIXTURE_DIR, "incorrect_solutions.jsonl"))
+    bad = _eval(tmp_path / "b", "--problems", "fixtures", "--solutions", os.path.join(FIXTURE_DIR, "incorrect_solutions.jsonl"),
+                "--grader", grader)
     assert bad["aggregates"]["all"]["pass@1"]["value"] == 0.0
     assert {s["verdict"] for s in bad["samples"]} == {"fail", "no_code", "runtime_error"}
     assert [p["c"] for p in bad["problems"]] == [0] * 6
@@ -123,6 +131,7 @@ def test_humaneval_canonical_all_pass_and_empty_or_wrong_zero(tmp_path):
     canon = tmp_path / "canon.jsonl"
     canon.write_text("".join(json.dumps({"task_id": r["task_id"], "completion": r["canonical_solution"]}) + "\n" for r in rows))
     res = _eval(tmp_path / "c", "--benchmark", "humaneval", "--solutions", str(canon))
+    assert res["grader"]["name"] == "lcb"
     assert sum(p["c"] for p in res["problems"]) == 164 and res["aggregates"]["all"]["pass@1"]["value"] == 1.0
     empty = tmp_path / "empty.jsonl"
     empty.write_text("".join(json.dumps({"task_id": r["task_id"], "completion": ""}) + "\n" for r in rows))
@@ -131,6 +140,16 @@ def test_humaneval_canonical_all_pass_and_empty_or_wrong_zero(tmp_path):
     wrong.write_text("".join(json.dumps({"task_id": r["task_id"], "completion": "    return None\n"}) + "\n" for r in rows[:30]))
     res = _eval(tmp_path / "w", "--benchmark", "humaneval", "--solutions", str(wrong), "--limit", "30")
     assert res["aggregates"]["all"]["pass@1"]["value"] == 0.0
+
+
+def test_humaneval_canonical_all_pass_under_the_ml_ssd_grader(tmp_path):
+    with gzip.open(humaneval_path(), "rt") as f:
+        rows = [json.loads(line) for line in f]
+    canon = tmp_path / "canon.jsonl"
+    canon.write_text("".join(json.dumps({"task_id": r["task_id"], "completion": r["canonical_solution"]}) + "\n" for r in rows))
+    res = _eval(tmp_path / "c", "--benchmark", "humaneval", "--solutions", str(canon), "--grader", "ml-ssd")
+    assert res["grader"]["name"] == "ml-ssd"
+    assert sum(p["c"] for p in res["problems"]) == 164 and res["aggregates"]["all"]["pass@1"]["value"] == 1.0
 
 
 def test_cli_bad_inputs_are_one_line_errors(tmp_path):
@@ -245,3 +264,19 @@ def test_humaneval_answers_in_a_code_block_are_judged_with_the_prompt(tmp_path):
     solutions.write_text("".join(json.dumps(x) + "\n" for x in lines))
     res = _eval(tmp_path, "--benchmark", "humaneval", "--solutions", str(solutions), "--limit", "4")
     assert [(p["n"], p["c"]) for p in res["problems"]] == [(2, 2)] * 4
+
+
+def test_ml_ssd_grader_uses_its_prompt_form():
+    """One user turn, no system prompt: the statement after 'Question:', then the stdin instruction with an
+    empty code block, or the starter code in an open block."""
+    from ssd_hf.records import PromptOptions
+    from ssd_hf.eval.graders import MLSSD
+    from ssd_hf.eval.generation import problem_messages
+
+    problems = {p.question_id: p for p in load_problems("fixtures")[0]}
+    stdin_msgs = problem_messages(problems["fx_sum"], PromptOptions(), MLSSD)
+    assert [m["role"] for m in stdin_msgs] == ["user"]
+    text = stdin_msgs[0]["content"]
+    assert f"Question: {problems['fx_sum'].question_content}" in text and "stdin" in text and text.endswith("```")
+    starter = problem_messages(problems["fx_two_sum"], PromptOptions(), MLSSD)[0]["content"]
+    assert starter.endswith(f"```python\n{problems['fx_two_sum'].starter_code}\n") and "stdin" not in starter

@@ -1,122 +1,201 @@
-"""Judge one candidate program against a problem's tests, the way LiveCodeBench grades.
+"""Judge one candidate program against a problem's tests under a grader's rules (graders.py).
 
-stdin problems: output and expected are compared line by line after stripping whitespace; a line that
-differs as text still matches when every whitespace-separated token parses as a number and the numbers
-are equal (so `1.0` matches `1` and `0.50` matches `0.5`; LCB compares such tokens as Decimals).
-Functional problems: `Solution().<func_name>(*args)` on the JSON-decoded arguments (one JSON value per
-input line), result compared with the expected JSON value (tuples become lists, as in LCB); each call
-has its own time limit.
-The first failing test decides the verdict; later tests are not run.
+Every program runs in the sandbox; the tests' expected outputs and the comparison stay here. The first
+failing test decides the verdict and later tests are not run, as upstream. Verdicts:
+pass | fail (wrong answer) | timeout | runtime_error | no_code | judge_error. `judge_error` is any
+exception while judging that is not the program's doing (a test that is not JSON, an output whose
+comparison raises, a sandbox that did not start): that program gets it and the run goes on.
 """
 
 from __future__ import annotations
 
-import json
-from decimal import Decimal, InvalidOperation
+import ast
+import time
+from decimal import InvalidOperation
+from typing import NamedTuple
 
+from .compare import call_answer_matches, decode_value, lines_match, load_json, mlssd_expected_text
+from .graders import LCB, SCRIPT_RULES, Grader
 from .problems import Problem
-from .sandbox import RunResult, SandboxLimits, run_program, scrub_secrets
+from .sandbox import KILLED_BY_LIMIT, ProtocolError, Sandbox, SandboxLimits, SandboxStartError, run_once
+from .scrub import safe_detail
 
-VERDICTS = ("pass", "fail", "timeout", "runtime_error", "no_code")
+VERDICTS = ("pass", "fail", "timeout", "runtime_error", "no_code", "judge_error")
+SNAN = "comparing the output raised decimal.InvalidOperation (a signaling NaN); upstream this is an error, not a pass"
 
 
-def _as_numbers(line: str) -> list[Decimal] | None:
+class Judgement(NamedTuple):
+    verdict: str
+    detail: str
+
+
+def _last_line(text: str) -> str:
+    lines = text.strip().splitlines()
+    return lines[-1] if lines else ""
+
+
+def _outputs_verdict(i: int, got: str, expected: str) -> Judgement | None:
     try:
-        return [Decimal(tok) for tok in line.split()]
+        if lines_match(got, expected):
+            return None
     except InvalidOperation:
-        return None
+        return Judgement("judge_error", f"test {i}: {SNAN}")
+    return Judgement("fail", f"test {i}: wrong answer")
 
 
-def outputs_match(got: str, expected: str) -> bool:
-    """LCB stdin comparison: same number of non-trailing lines, each equal as text or as numbers."""
-    got_lines = got.strip().split("\n")
-    exp_lines = expected.strip().split("\n")
-    if len(got_lines) != len(exp_lines):
-        return False
-    for g, e in zip(got_lines, exp_lines):
-        g, e = g.strip(), e.strip()
-        if g == e:
-            continue
-        gn, en = _as_numbers(g), _as_numbers(e)
-        if gn is None or en is None or gn != en:
-            return False
-    return True
+def check_stdin(code: str, tests: list[dict], grader: Grader, limits: SandboxLimits) -> Judgement:
+    """One sandbox per program, each test a fresh process in it; lcb gives each test `timeout_s`,
+    ml-ssd one budget for all of them."""
+    left = grader.set_budget(limits.timeout_s, len(tests))
+    total = limits.timeout_s * len(tests) if grader.per_test_limit else left
+    config = {"mode": "stdin", "program": code, "rules": grader.rules}
+    with Sandbox(config, limits, budget_s=total, keep_stdout=False) as box:
+        box.wait_ready()
+        for i, test in enumerate(tests):
+            allowed = limits.timeout_s if grader.per_test_limit else left
+            if allowed <= 0:
+                return Judgement("timeout", f"test {i}: the test set's time limit ran out")
+            result = box.run_test(i, test["input"].encode("utf-8", "surrogatepass"), allowed)
+            left -= result.seconds
+            if result.status == "timeout":
+                return Judgement("timeout", f"test {i}: over the time limit")
+            if result.status == "error":
+                return Judgement("runtime_error", f"test {i}: {_last_line(result.stderr) or f'exit status {result.returncode}'}")
+            bad = _outputs_verdict(i, result.stdout, test["output"])
+            if bad:
+                return bad
+    return Judgement("pass", "")
 
 
-def _run_verdict(result: RunResult) -> str | None:
-    if result.status == "timeout":
-        return "timeout"
-    if result.status == "error":
-        return "runtime_error"
-    return None
-
-
-def check_stdin(code: str, tests: list[dict], limits: SandboxLimits) -> tuple[str, str]:
-    for i, test in enumerate(tests):
-        result = run_program(code, test["input"], limits, mode="stdin")
-        verdict = _run_verdict(result)
-        if verdict:
-            return verdict, f"test {i}: {result.stderr.strip().splitlines()[-1:] or result.returncode}"
-        if not outputs_match(result.stdout, test["output"]):
-            return "fail", f"test {i}: wrong answer"
-    return "pass", ""
-
-
-def _same(got, expected) -> bool:
-    return json.loads(json.dumps(got)) == expected
-
-
-def check_functional(code: str, func_name: str, tests: list[dict], limits: SandboxLimits) -> tuple[str, str]:
-    """All calls in one sandbox process, each with its own `timeout_s`; the first wrong answer ends the run."""
+def _reply(box: Sandbox, deadline: float, i: int) -> tuple[dict | None, Judgement | None]:
+    """The runner's next message, or the verdict when there is none (time, a crash, a tampered channel)."""
     try:
-        inputs = [[json.loads(line) for line in t["input"].split("\n") if line.strip()] for t in tests]
-        expected = [json.loads(t["output"]) for t in tests]
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"functional test is not JSON: {exc}") from exc
-
-    def correct(i: int, got: dict) -> bool:
-        return bool(got.get("ok")) and _same(got["result"], expected[i])
-
-    result = run_program(code, "", limits, mode="call", func_name=func_name, call_inputs=inputs, keep_going=correct)
-    for i, exp in enumerate(expected):
-        if i >= len(result.call_results):
-            verdict = _run_verdict(result) or "runtime_error"
-            return verdict, f"test {i}: no result ({result.stderr.strip().splitlines()[-1:] or result.returncode})"
-        got = result.call_results[i]
-        if not got.get("ok"):
-            return "runtime_error", f"test {i}: {got.get('error', '')[:200]}"
-        if not _same(got["result"], exp):
-            return "fail", f"test {i}: wrong answer"
-    return "pass", ""
+        message = box.receive(deadline)
+    except ProtocolError as exc:
+        return None, Judgement("runtime_error", f"test {i}: {exc} (the program wrote to the judge's channel)")
+    except EOFError:
+        returncode = box.wait_exit(deadline)
+        if returncode is None or returncode in KILLED_BY_LIMIT:
+            return None, Judgement("timeout", f"test {i}: over the time or CPU limit")
+        why = _last_line(box.stderr_tail()) or f"exit status {returncode}"
+        return None, Judgement("runtime_error", f"test {i}: the program ended without an answer ({why})")
+    if message is None:
+        return None, Judgement("timeout", f"test {i}: over the time limit")
+    if message.get("ok") is False or ("ok" not in message and "defined" not in message):
+        kind = "judge_error" if message.get("input_error") else "runtime_error"
+        return None, Judgement(kind, f"test {i}: {message.get('error', 'no answer')}")
+    return message, None
 
 
-def check_script(program: str, limits: SandboxLimits) -> tuple[str, str]:
-    """HumanEval style: the program contains its own asserts; a clean exit is a pass."""
-    result = run_program(program, "", limits, mode="script")
+def check_calls_lcb(code: str, func_name: str, tests: list[dict], limits: SandboxLimits) -> Judgement:
+    """All tests in one process and one instance, as upstream; the definition and every call each get
+    `timeout_s`, and a call's input is sent only when the previous answer has come back."""
+    for i, test in enumerate(tests):
+        try:
+            [load_json(line) for line in test["input"].split("\n")]
+        except ValueError:
+            return Judgement("judge_error", f"test {i}: the input is not one JSON value per line")
+    try:
+        expected = [load_json(t["output"]) for t in tests]
+    except ValueError as exc:
+        return Judgement("judge_error", f"an expected output is not JSON ({exc})")
+    config = {"mode": "call", "program": code, "rules": LCB.rules, "func_name": func_name}
+    with Sandbox(config, limits, budget_s=limits.timeout_s * (len(tests) + 1), keep_stdout=False) as box:
+        box.wait_ready()
+        message, verdict = _reply(box, box.ready_at + limits.timeout_s, 0)
+        if verdict:
+            return Judgement(verdict.verdict, verdict.detail.replace("test 0", "defining the program", 1))
+        for i, (test, want) in enumerate(zip(tests, expected)):
+            box.send(test["input"])
+            message, verdict = _reply(box, time.monotonic() + limits.timeout_s, i)
+            if verdict:
+                return verdict
+            try:
+                got = decode_value(message["value"])
+            except (KeyError, TypeError, ValueError):
+                return Judgement("runtime_error", f"test {i}: an unreadable answer (the program wrote to the judge's channel)")
+            if not call_answer_matches(got, want):
+                return Judgement("fail", f"test {i}: wrong answer")
+    return Judgement("pass", "")
+
+
+def check_calls_mlssd(code: str, func_name: str, tests: list[dict], grader: Grader, limits: SandboxLimits) -> Judgement:
+    """ml-ssd: one process, the program re-run for each test, one time budget for the whole set."""
+    try:
+        expected = [mlssd_expected_text(t["output"]) for t in tests]
+    except ValueError as exc:
+        return Judgement("judge_error", f"an expected output cannot be read ({exc})")
+    budget = grader.set_budget(limits.timeout_s, len(tests))
+    config = {"mode": "call", "program": code, "rules": grader.rules, "func_name": func_name}
+    with Sandbox(config, limits, budget_s=budget, keep_stdout=False) as box:
+        box.wait_ready()
+        deadline = box.ready_at + budget
+        for i, (test, want) in enumerate(zip(tests, expected)):
+            box.send(test["input"])
+            message, verdict = _reply(box, deadline, i)
+            if verdict:
+                return verdict
+            if not isinstance(message.get("text"), str):
+                return Judgement("runtime_error", f"test {i}: an unreadable answer (the program wrote to the judge's channel)")
+            bad = _outputs_verdict(i, message["text"], want)
+            if bad:
+                return bad
+    return Judgement("pass", "")
+
+
+def check_script(program: str, limits: SandboxLimits) -> Judgement:
+    """HumanEval style: the program holds its own asserts; reaching its end is a pass."""
+    result = run_once({"mode": "script", "program": program, "rules": SCRIPT_RULES}, limits)
+    if result.done:
+        return Judgement("pass", "")
     if result.status == "timeout":
-        return "timeout", ""
-    if result.status == "error":
-        last = (result.stderr.strip().splitlines() or [""])[-1]
-        return ("fail" if last.startswith("AssertionError") else "runtime_error"), last[:200]
-    return "pass", ""
+        return Judgement("timeout", "over the time limit")
+    last = _last_line(result.stderr)
+    return Judgement("fail" if last.startswith("AssertionError") else "runtime_error", last or f"exit status {result.returncode}")
 
 
-def check_candidate(problem: Problem, code: str | None, limits: SandboxLimits, completion: str = "") -> tuple[str, str]:
-    """(verdict, detail) for one candidate; verdict is one of VERDICTS. The detail quotes what the program
-    printed, so secret values of our environment are scrubbed from it."""
-    verdict, detail = _check(problem, code, limits, completion)
-    return verdict, scrub_secrets(detail)
+def starter_function_name(starter: str) -> str | None:
+    """ml-ssd's fallback when a problem names no function: the last function defined in the starter code
+    (completed with a `pass` when it ends in a bare signature)."""
+    lines = starter.rstrip().split("\n")
+    if lines and lines[-1].rstrip().endswith(":"):
+        indent = len(lines[-1]) - len(lines[-1].lstrip()) + 4
+        starter = starter.rstrip() + "\n" + " " * indent + "pass"
+    try:
+        names = [n.name for n in ast.walk(ast.parse(starter)) if isinstance(n, ast.FunctionDef)]
+    except SyntaxError:
+        return None
+    return names[-1] if names else None
 
 
-def _check(problem: Problem, code: str | None, limits: SandboxLimits, completion: str) -> tuple[str, str]:
+def _check(problem: Problem, code: str | None, limits: SandboxLimits, completion: str, grader: Grader) -> Judgement:
     if "test" in problem.extra:  # HumanEval
         from .humaneval import humaneval_program
 
         if code is None and not completion.strip():
-            return "no_code", ""
+            return Judgement("no_code", "")
         return check_script(humaneval_program(problem, completion, code), limits)
     if code is None:
-        return "no_code", "no ```python block"
-    if problem.is_functional:
-        return check_functional(code, problem.func_name or "", problem.tests, limits)
-    return check_stdin(code, problem.tests, limits)
+        return Judgement("no_code", "no code block")
+    tests = grader.tests_for(problem)
+    if not problem.is_functional:
+        return check_stdin(code, tests, grader, limits)
+    func_name = problem.func_name or (starter_function_name(problem.starter_code) if grader.compare_calls_as_text else None)
+    if not func_name:
+        return Judgement("judge_error", "a functional problem without a function name (metadata.func_name)")
+    if grader.compare_calls_as_text:
+        return check_calls_mlssd(code, func_name, tests, grader, limits)
+    return check_calls_lcb(code, func_name, tests, limits)
+
+
+def check_candidate(problem: Problem, code: str | None, limits: SandboxLimits, completion: str = "",
+                    grader: Grader = LCB) -> Judgement:
+    """(verdict, detail) for one candidate. Never raises for what a program or a test contains: that is
+    `judge_error`. The detail is scrubbed of secrets and capped before anyone writes it."""
+    try:
+        verdict, detail = _check(problem, code, limits, completion, grader)
+    except SandboxStartError as exc:
+        verdict, detail = "judge_error", str(exc)
+    except Exception as exc:  # noqa: BLE001 - one program's judging must never end the run
+        verdict, detail = "judge_error", f"{type(exc).__name__}: {exc}"
+    return Judgement(verdict, safe_detail(detail))

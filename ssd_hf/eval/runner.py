@@ -1,5 +1,6 @@
-"""Evaluation runs: score completions in parallel sandboxes, generate completions through the sampling
-engine (cached and resumable in a sample store under the output dir), temperature sweeps, baselines.
+"""Evaluation runs: score completions in parallel sandboxes (verdicts stored as they finish, so a rerun
+continues), generate completions through the sampling engine (cached and resumable in a sample store under
+the output dir), temperature sweeps, baselines.
 """
 
 from __future__ import annotations
@@ -13,9 +14,12 @@ from tqdm.auto import tqdm
 
 from ..errors import SSDError
 from .checking import check_candidate
-from .extract import extract_code
+from .graders import LCB, Grader
+from .isolation import choose_backend
 from .problems import Problem
 from .sandbox import SandboxLimits
+from .scrub import scrub_secrets
+from .verdict_store import SampleVerdict, VerdictStore, verdict_key
 
 logger = logging.getLogger(__name__)
 
@@ -24,29 +28,51 @@ def default_workers() -> int:
     return max(1, os.cpu_count() or 1)
 
 
+def limits_record(limits: SandboxLimits) -> dict:
+    """The limits a verdict depends on (part of its key in the verdict store)."""
+    return {"timeout_s": limits.timeout_s, "memory_bytes": limits.memory_bytes, "output_bytes": limits.output_bytes}
+
+
+def _judge(problem: Problem, item: dict, key: str, grader: Grader, limits: SandboxLimits) -> SampleVerdict:
+    code = grader.extract(item["completion"])
+    verdict, detail = check_candidate(problem, code, limits, item["completion"], grader)
+    # The store is a file too: no secret value of our environment enters it, whichever field it hid in.
+    return SampleVerdict(key, item["question_id"], int(item["sample_index"]), verdict, detail,
+                         None if code is None else scrub_secrets(code), scrub_secrets(item["completion"]))
+
+
 def score_completions(problems: list[Problem], completions: list[dict], limits: SandboxLimits,
-                      workers: int | None = None, show_progress: bool = True) -> list[dict]:
+                      workers: int | None = None, show_progress: bool = True, grader: Grader = LCB,
+                      store: VerdictStore | None = None) -> list[dict]:
     """Judge every {"question_id", "sample_index", "completion"}; returns per-sample records.
 
-    Threads are enough for the pool: each judge waits on its sandbox subprocess, which releases the GIL.
+    With a `store`, verdicts already in it are reused and each new one is appended the moment it is
+    judged. Threads are enough for the pool: each judge waits on its sandbox subprocess.
     """
     by_id = {p.question_id: p for p in problems}
     unknown = sorted({c["question_id"] for c in completions} - set(by_id))
     if unknown:
         raise SSDError(f"solutions name {len(unknown)} unknown problem id(s), e.g. {unknown[0]!r}; check --problems/--benchmark")
-
-    def judge(item: dict) -> dict:
-        code = extract_code(item["completion"])
-        verdict, detail = check_candidate(by_id[item["question_id"]], code, limits, item["completion"])
-        return {"question_id": item["question_id"], "sample_index": item["sample_index"], "verdict": verdict,
-                "completion": item["completion"], "code": code, "detail": detail}
-
-    records = []
-    with ThreadPoolExecutor(max_workers=workers or default_workers()) as pool:
-        futures = [pool.submit(judge, c) for c in completions]
+    choose_backend(limits.sandbox)  # once, before the pool: one warning, or one error, not one per thread
+    keys = [verdict_key(grader.record(), limits_record(limits), c["question_id"], int(c["sample_index"]), c["completion"])
+            for c in completions]
+    done = store.load() if store else {}
+    pending = [(c, k) for c, k in zip(completions, keys) if k not in done]
+    if done and pending != list(zip(completions, keys)):
+        logger.info("scoring: %d of %d samples already judged in %s", len(completions) - len(pending), len(completions), store.path)
+    pool = ThreadPoolExecutor(max_workers=workers or default_workers())
+    try:
+        futures = [pool.submit(_judge, by_id[c["question_id"]], c, k, grader, limits) for c, k in pending]
         for fut in tqdm(as_completed(futures), total=len(futures), desc="scoring", disable=not show_progress):
-            records.append(fut.result())
-    return records
+            item = fut.result()
+            done[item.key] = item
+            if store:
+                store.append(item)
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+        if store:
+            store.close()
+    return [done[k].record() for k in keys]
 
 
 def read_solutions(path: str) -> list[dict]:
