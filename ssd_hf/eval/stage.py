@@ -54,10 +54,10 @@ def evaluate_model(model_dir: str, config):
     from .results import write_results
 
     args = build_parser().parse_args(eval_argv(model_dir, config))
-    results = run(args)
+    results = run(args)  # None on every process but the main one, which judges
     state = PartialState()
     outcome = None
-    if state.is_main_process:
+    if results is not None:
         path = write_results(results, args.output)
         scores = {d: agg["pass@1"]["value"] for d, agg in results["aggregates"].items() if "pass@1" in agg}
         outcome = path, scores, dict(Counter(s["verdict"] for s in results["samples"]))
