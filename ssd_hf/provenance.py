@@ -62,7 +62,11 @@ def provenance_of(trainer) -> Provenance:
     first = samples[0] if samples is not None and len(samples) else {}
     samples_ref = args.samples_dataset or args.resolved_samples_dir()
     manifest = trainer._samples_manifest or (read_samples_manifest(samples_ref) if os.path.isdir(samples_ref) else None)
-    stats = trainer._filter_stats or {}
+    stats, rows = trainer._filter_stats or {}, trainer._rows_report
+    removed = dict(stats.get("removed", {}))
+    if rows is not None and rows.truncated_dropped:
+        removed["truncated"] = rows.truncated_dropped
+    trained = None if rows is None else rows.from_token_ids + rows.from_chat_template
     training = _training_facts(args, trainer.model, args.world_size)
     return Provenance(
         base_model=first.get("model_id") or trainer._base_model_id,
@@ -70,10 +74,12 @@ def provenance_of(trainer) -> Provenance:
         samples_dataset=samples_ref,
         samples_fingerprint=getattr(samples, "_fingerprint", None),
         num_samples=len(samples) if samples is not None else None,
-        num_train_records=stats.get("after"),
+        num_train_records=trained,
         filters=FilterReport(drop_empty_and_stubs=args.drop_empty_and_stubs,
-                             drop_shortest_fraction=args.drop_shortest_fraction, before=stats.get("before"),
-                             after=stats.get("after"), removed=stats.get("removed", {})),
+                             drop_shortest_fraction=args.drop_shortest_fraction, truncated_samples=args.truncated_samples,
+                             truncated=rows.truncated if rows else None, before=stats.get("before"), after=trained,
+                             removed=removed, from_token_ids=rows.from_token_ids if rows else None,
+                             from_chat_template=rows.from_chat_template if rows else None),
         sampling={
             "temperature": first.get("temperature", args.temperature),
             "top_k": first.get("top_k", args.top_k),
@@ -89,3 +95,17 @@ def provenance_of(trainer) -> Provenance:
         training=training,
         adapter=training["peft"],
     )
+
+
+def record_training_filters(trainer) -> None:
+    """Write what training kept and dropped into the samples' own manifest, so the dataset card states the
+    filters this run applied (the model card reads the same record from the provenance)."""
+    import dataclasses
+
+    from .records import STORE_MANIFEST, write_samples_manifest
+
+    samples_ref = trainer.args.samples_dataset or trainer.args.resolved_samples_dir()
+    if not os.path.isfile(os.path.join(samples_ref, STORE_MANIFEST)):
+        return  # a Hub copy or another tool's file: nothing of ours to update
+    manifest = read_samples_manifest(samples_ref)
+    write_samples_manifest(samples_ref, dataclasses.replace(manifest, training_filters=provenance_of(trainer).filters))

@@ -107,6 +107,25 @@ class PromptPool:
 
 
 @dataclass
+class FilterReport:
+    """The training-set filters as applied: settings, and how many samples each removed."""
+
+    drop_empty_and_stubs: bool = True
+    drop_shortest_fraction: float = 0.0
+    truncated_samples: str = "keep"  # what happened to samples that hit max_new_tokens: kept as sampled, or dropped
+    truncated: int | None = None  # how many samples hit max_new_tokens
+    before: int | None = None
+    after: int | None = None
+    removed: dict = field(default_factory=dict)
+    from_token_ids: int | None = None  # training rows built from the sampled token ids
+    from_chat_template: int | None = None  # rows of samples without ids, rendered through the chat template
+
+    @classmethod
+    def from_dict(cls, data: dict | None) -> FilterReport:
+        return cls(**_known(cls, data or {}))
+
+
+@dataclass
 class SamplesManifest:
     """The facts of one samples directory: model, decoding, prompts, counts. Written by the sample store."""
 
@@ -123,11 +142,13 @@ class SamplesManifest:
     num_records: int | None = None
     finalized: bool = False
     skipped: dict = field(default_factory=dict)  # reason -> requests an engine could not serve (none drawn)
+    training_filters: FilterReport | None = None  # what the last training on these samples kept and dropped
 
     @classmethod
     def from_dict(cls, data: dict) -> SamplesManifest:
         known = _known(cls, data)
         known["prompt_pool"] = PromptPool.from_dict(data.get("prompt_pool"))
+        known["training_filters"] = FilterReport.from_dict(data["training_filters"]) if data.get("training_filters") else None
         return cls(**known)
 
     def to_dict(self) -> dict:
@@ -146,21 +167,6 @@ def read_samples_manifest(samples_dir: str) -> SamplesManifest | None:
 
 def write_samples_manifest(samples_dir: str, manifest: SamplesManifest) -> None:
     atomic_write(os.path.join(samples_dir, STORE_MANIFEST), to_json(manifest))
-
-
-@dataclass
-class FilterReport:
-    """The training-set filters as applied: settings, and how many samples each removed."""
-
-    drop_empty_and_stubs: bool = True
-    drop_shortest_fraction: float = 0.0
-    before: int | None = None
-    after: int | None = None
-    removed: dict = field(default_factory=dict)
-
-    @classmethod
-    def from_dict(cls, data: dict | None) -> FilterReport:
-        return cls(**_known(cls, data or {}))
 
 
 @dataclass
@@ -219,6 +225,7 @@ class EvalResults:
     sweep: list | None = None
     best: dict | None = None
     baseline: dict | None = None
+    grader: dict | None = None  # {"name": "lcb" | "ml-ssd", "version", "reference"}: whose rules judged
     schema_version: int = 1
     extra: dict = field(default_factory=dict)  # top-level fields this version does not know, kept as they are
 

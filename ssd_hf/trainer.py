@@ -2,8 +2,9 @@
 
 Give it prompts and `train()` samples one (or N) completions per prompt from the model as loaded,
 before any update, then fine-tunes on them with plain completion-only cross-entropy. Give it samples
-(a dataset with a `completion` column, or `args.samples_dataset`) and it trains on those directly.
-Which of the two it got is decided once, in `_resolve_samples`.
+(ours, TRL's `messages` or prompt-completion rows, ml-ssd's output, or `args.samples_dataset`) and it
+trains on those directly. Which of the two it got is decided once, in `_resolve_samples`. Training rows
+are the sampled token ids themselves (`training_rows.py`), never a re-rendering of the text.
 
 Everything else (optimiser, LoRA through `peft_config`, checkpoints, accelerate/DeepSpeed/FSDP) is
 SFTTrainer's. The trainer writes `ssd_provenance.json` next to every saved model so cards can be
@@ -24,23 +25,38 @@ from .config import SSDConfig
 from .errors import SSDError
 from .filters import apply_filters
 from .prompts import prepare_prompts
-from .provenance import prompt_pool_of, provenance_of
+from .provenance import prompt_pool_of, provenance_of, record_training_filters
 from .records import read_samples_manifest, write_provenance
+from .training_rows import build_training_rows, stop_ids
 
 logger = logging.getLogger(__name__)
 
 
-def to_training_rows(samples: Dataset, use_chat_template: bool = True) -> Dataset:
-    """Samples -> TRL prompt-completion rows (conversational when the samples were drawn with a chat template)."""
+def _load_tokenizer(model):
+    """The tokenizer the rows are built with (SFTTrainer would load the same one itself)."""
+    from transformers import AutoTokenizer
 
-    def convert(row):
-        if use_chat_template:
-            return {"prompt": row["prompt"], "completion": [{"role": "assistant", "content": row["completion"]}]}
-        return {"prompt": "\n\n".join(m["content"] for m in row["prompt"]), "completion": row["completion"]}
+    return AutoTokenizer.from_pretrained(_model_id(model))
 
-    if use_chat_template:
-        return Dataset.from_list([convert(row) for row in samples])
-    return samples.map(convert, remove_columns=samples.column_names)
+
+def _probe_weights(model) -> list | None:
+    """Copies of the smallest trainable tensors: enough to tell whether training changed anything."""
+    params = [p for p in model.parameters() if p.requires_grad and p.numel() > 0]
+    if not params:
+        return None
+    return [p.detach().clone() for p in sorted(params, key=lambda p: p.numel())[:4]]
+
+
+def _model_eos(model):
+    """The EOS ids of the model's generation config (they end a turn too), or None when it has none."""
+    if not isinstance(model, str):
+        return getattr(getattr(model, "generation_config", None), "eos_token_id", None)
+    from transformers import GenerationConfig
+
+    try:
+        return GenerationConfig.from_pretrained(model).eos_token_id
+    except OSError:
+        return None
 
 
 def _model_id(model) -> str:
@@ -66,20 +82,19 @@ class SSDTrainer(SFTTrainer):
             raise SSDError("SSDTrainer needs an SSDConfig as `args` (it carries the sampling settings).")
         self._base_model_id = _model_id(model)
         self._pending_prompts, self._prompt_pool, self._filter_stats, self._samples = None, None, None, None
-        self._samples_manifest = None
+        self._samples_manifest, self._rows_report, self.weights_unchanged = None, None, False
+        kwargs["processing_class"] = self._tokenizer = kwargs.get("processing_class") or _load_tokenizer(model)
+        self._stops = stop_ids(self._tokenizer, _model_eos(model))
         samples = self._resolve_samples(args, train_dataset)
         if samples is None:
             # Sampling is deferred to train(): SFTTrainer still needs a dataset of the final shape now,
-            # so it gets a one-row template of it, replaced by the real samples before the first step.
+            # so it gets a one-row placeholder of it, replaced by the real rows before the first step.
             self._pending_prompts = prepare_prompts(
                 train_dataset, args.prompt_options(), args.deduplicate_prompts, args.paper_prompt_selection,
                 args.max_prompts,
             )
             self._prompt_pool = prompt_pool_of(train_dataset, len(self._pending_prompts))
-            template = Dataset.from_list(
-                [{"prompt": self._pending_prompts[0].messages, "completion": "", "model_id": self._base_model_id}]
-            )
-            train_dataset = to_training_rows(template, args.use_chat_template)
+            train_dataset = Dataset.from_list([{"input_ids": [0, 0], "completion_mask": [0, 1]}])
         else:
             train_dataset = self._training_set(samples, args)
         # SSD pushes through publish.py only (cards, token scan, no trainer internals), so the Trainer sees neither
@@ -87,6 +102,8 @@ class SSDTrainer(SFTTrainer):
         self._push_to_hub, self.hub_token, self.samples_repo_id = args.push_to_hub, args.hub_token, None
         args = copy.copy(args)
         args.push_to_hub, args.hub_token = False, None
+        if args.completion_only_loss is None:
+            args.completion_only_loss = True  # the paper: cross-entropy on the completion only
         super().__init__(model=model, args=args, train_dataset=train_dataset, **kwargs)
 
     # ----------------------------------------------------------------------------- data
@@ -101,12 +118,14 @@ class SSDTrainer(SFTTrainer):
             return samples
         if train_dataset is None:
             raise SSDError("SSDTrainer needs prompts or samples: pass train_dataset=... or set samples_dataset.")
-        if "completion" in train_dataset.column_names:
-            recorded = train_dataset[0].get("model_id") if len(train_dataset) else None
-            if recorded and recorded != self._base_model_id:
-                logger.warning("Samples were drawn from %s but the model being trained is %s", recorded, self._base_model_id)
-            return train_dataset
-        return None
+        from .data import normalize_samples, samples_format
+
+        if samples_format(train_dataset.column_names, train_dataset[0] if len(train_dataset) else {}) is None:
+            return None
+        recorded = train_dataset[0].get("model_id") if len(train_dataset) else None
+        if recorded and recorded != self._base_model_id:
+            logger.warning("Samples were drawn from %s but the model being trained is %s", recorded, self._base_model_id)
+        return normalize_samples(train_dataset)
 
     def _training_set(self, samples: Dataset, args: SSDConfig) -> Dataset:
         if "prompt" not in samples.column_names or "completion" not in samples.column_names:
@@ -119,7 +138,9 @@ class SSDTrainer(SFTTrainer):
                 "and the prompts, or set drop_empty_and_stubs=False."
             )
         self._samples = samples
-        return to_training_rows(kept, args.use_chat_template)
+        rows, self._rows_report = build_training_rows(kept, self._tokenizer, args.use_chat_template,
+                                                      args.truncated_samples, self._stops)
+        return rows
 
     # ----------------------------------------------------------------------------- sampling
     def sample(self) -> Dataset:
@@ -148,11 +169,20 @@ class SSDTrainer(SFTTrainer):
                 f"no training example has a completion token left after truncation to max_length={self.args.max_length}; "
                 "raise --max_length."
             )
+        if self.is_world_process_zero() and self._samples is not None:
+            record_training_filters(self)
+        before = _probe_weights(self.model)
         if self._push_to_hub and self.is_world_process_zero():
             from .publish import push_run_samples
 
             self.samples_repo_id = push_run_samples(self.args, self.hub_token)  # published before training
-        return super().train(*args, **kwargs)
+        output = super().train(*args, **kwargs)
+        self.weights_unchanged = before is not None and _probe_weights(self.model) is not None and \
+            all(a.equal(b) for a, b in zip(before, _probe_weights(self.model)))
+        if self.weights_unchanged:
+            logger.warning("Training left the weights as they were (learning rate 0 on every step, or no step): "
+                           "the saved model equals the base model. Check max_steps, warmup_steps and learning_rate.")
+        return output
 
     def push_to_hub(self, commit_message: str | None = None, blocking: bool = True, token: str | None = None,
                     revision: str | None = None, private: bool | None = None, **kwargs):
@@ -174,7 +204,19 @@ class SSDTrainer(SFTTrainer):
         return provenance_of(self)
 
     def save_model(self, output_dir: str | None = None, _internal_call: bool = False):
+        """Save as SFTTrainer does, then the SSD record and card beside the weights (checkpoints included)."""
         super().save_model(output_dir, _internal_call)
-        output_dir = output_dir or self.args.output_dir
-        if self.args.should_save and self._samples is not None:
-            write_provenance(output_dir, self.provenance())
+        self._write_ssd_card(output_dir or self.args.output_dir)
+
+    def create_model_card(self, model_name: str | None = None, dataset_name: str | None = None, tags=None):
+        """The SSD card, written from the recorded provenance, instead of TRL's generic one."""
+        self._write_ssd_card(self.args.output_dir)
+
+    def _write_ssd_card(self, folder: str) -> None:
+        if not self.args.should_save or self._samples is None:
+            return
+        from .cards import render_model_card
+        from .records import atomic_write
+
+        write_provenance(folder, self.provenance())
+        atomic_write(os.path.join(folder, "README.md"), render_model_card(folder, None))

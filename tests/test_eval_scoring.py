@@ -269,9 +269,9 @@ def test_humaneval_answers_in_a_code_block_are_judged_with_the_prompt(tmp_path):
 def test_ml_ssd_grader_uses_its_prompt_form():
     """One user turn, no system prompt: the statement after 'Question:', then the stdin instruction with an
     empty code block, or the starter code in an open block."""
-    from ssd_hf.records import PromptOptions
-    from ssd_hf.eval.graders import MLSSD
     from ssd_hf.eval.generation import problem_messages
+    from ssd_hf.eval.graders import MLSSD
+    from ssd_hf.records import PromptOptions
 
     problems = {p.question_id: p for p in load_problems("fixtures")[0]}
     stdin_msgs = problem_messages(problems["fx_sum"], PromptOptions(), MLSSD)

@@ -73,3 +73,15 @@ def test_kept_duplicates_get_their_own_ids():
     assert len(items) == 3 and len({item.prompt_id for item in items}) == 3
     assert items[0].prompt_id == prepare_prompts(rows, PromptOptions())[0].prompt_id  # first occurrence unchanged
 
+
+
+def test_ml_ssd_template_is_one_user_turn_in_the_public_pipelines_form():
+    from ssd_hf.prompts import MLSSD_INTRO
+
+    options = PromptOptions(template="ml-ssd", system_prompt="a system prompt the public pipeline never sends")
+    stdin, starter = prepare_prompts([{"question": "Sum two numbers."},
+                                      {"question": "Two sum.", "starter_code": "class Solution:\n    def f(self):"}], options)
+    for item in (stdin, starter):
+        assert [m["role"] for m in item.messages] == ["user"] and item.messages[0]["content"].startswith(MLSSD_INTRO)
+    assert "Question: Sum two numbers." in stdin.messages[0]["content"] and "stdin" in stdin.messages[0]["content"]
+    assert starter.messages[0]["content"].endswith("```python\nclass Solution:\n    def f(self):\n```")

@@ -5,7 +5,7 @@ from datasets import Dataset
 from peft import LoraConfig
 
 from ssd_hf import SSDConfig, SSDError, SSDTrainer
-from ssd_hf.trainer import to_training_rows
+from ssd_hf.training_rows import build_training_rows
 
 COMPLETIONS = [
     "```python\nn = int(input())\nprint(n * 2)\n```",
@@ -24,6 +24,13 @@ def samples_dataset(model_id):
             "model_id": model_id,
         })
     return Dataset.from_list(rows)
+
+
+def to_training_rows(samples, model):
+    """The rows SSDTrainer trains on, for an eval set of the same samples."""
+    from transformers import AutoTokenizer
+
+    return build_training_rows(samples, AutoTokenizer.from_pretrained(model))[0]
 
 
 def config(tmp_path, **overrides):
@@ -47,7 +54,7 @@ def _loss_drops(trainer):
 def test_full_fine_tuning_lowers_loss_on_samples(fixture, request, tmp_path):
     model = request.getfixturevalue(fixture)
     samples = samples_dataset(model)
-    trainer = SSDTrainer(model=model, args=config(tmp_path), train_dataset=samples, eval_dataset=to_training_rows(samples))
+    trainer = SSDTrainer(model=model, args=config(tmp_path), train_dataset=samples, eval_dataset=to_training_rows(samples, model))
     assert trainer.completion_only_loss  # prompt tokens never enter the loss
     _loss_drops(trainer)
 
@@ -57,7 +64,7 @@ def test_lora_lowers_loss_and_only_trains_adapters(tiny_qwen3, tmp_path):
     lora = LoraConfig(r=8, lora_alpha=16, target_modules=["q_proj", "v_proj", "o_proj"], task_type="CAUSAL_LM")
     trainer = SSDTrainer(
         model=tiny_qwen3, args=config(tmp_path, learning_rate=2e-2), train_dataset=samples,
-        eval_dataset=to_training_rows(samples), peft_config=lora,
+        eval_dataset=to_training_rows(samples, tiny_qwen3), peft_config=lora,
     )
     trainable = [name for name, p in trainer.model.named_parameters() if p.requires_grad]
     assert trainable and all("lora_" in name for name in trainable)

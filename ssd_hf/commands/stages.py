@@ -53,6 +53,7 @@ def report(command: str, produced: Produced, run) -> str:
     if produced.model_dir:
         what = "adapter" if produced.adapter else "model"
         resumed = f", resumed from {os.path.basename(produced.resumed_from)}" if produced.resumed_from else ""
+        resumed += "; WARNING: the weights equal the base model's, no update was made" if produced.unchanged else ""
         lines.append(f"{what}:{' ' * (9 - len(what))}{produced.model_dir} (trained on {produced.num_train_records} samples{resumed})")
     if produced.results_path:
         scores = ", ".join(f"{d} {100 * v:.1f}%" for d, v in (produced.scores or {}).items())
@@ -67,8 +68,9 @@ def report(command: str, produced: Produced, run) -> str:
 def next_command(command: str, produced: Produced, run) -> str:
     config = run.config
     if command == "sample":
-        return f"ssd-hf train --samples_dataset {produced.samples_dir} --model_name_or_path {run.model.model_name_or_path} " \
-               f"--output_dir {config.output_dir}"
+        samples = f" --samples_dir {config.samples_dir}" if config.samples_dir else ""
+        return f"ssd-hf train --model_name_or_path {run.model.model_name_or_path} --output_dir {config.output_dir}" \
+               f"{samples} (with the flags of this run)"
     if produced.results_path:
         return f"ssd-hf push results {produced.results_path} --repo_id YOU/{os.path.basename(os.path.abspath(config.output_dir))}"
     return f"ssd-hf eval --model {produced.model_dir or config.output_dir} --benchmark lcb-v6 --n 10 " \

@@ -38,9 +38,10 @@ DEFAULT_BASELINE_GRID = "0.5:1.5:0.1"
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="ssd-hf eval", description="Evaluate code generation (LiveCodeBench, HumanEval) in a sandbox.")
+    p = argparse.ArgumentParser(prog="ssd-hf eval", description="Evaluate code generation (LiveCodeBench, HumanEval) in a sandbox.",
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--model", help="Hub id or local folder to generate with (omit when passing --solutions).")
-    p.add_argument("--model_revision", default=None)
+    p.add_argument("--model_revision", default=None, help="Hub revision of --model (branch, tag or commit).")
     p.add_argument("--benchmark", default=None, help="lcb-v6 (default), lcb-v5-heldout, humaneval, or custom (with --problems).")
     p.add_argument("--problems", default=None, help="LCB-schema JSONL file, 'fixtures', or a release name (release_v6, v5 ...).")
     p.add_argument("--solutions", default=None, help="JSONL of {question_id|task_id, completion} to score without a model.")
@@ -50,13 +51,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--release", default=None, help="LiveCodeBench release file set (release_v6 ...).")
     p.add_argument("--limit", type=int, default=None, help="Only the first N selected problems.")
     p.add_argument("--n", type=int, default=10, help="Samples per problem.")
-    p.add_argument("--temperature", type=float, default=1.0)
-    p.add_argument("--top_k", type=int, default=20)
-    p.add_argument("--top_p", type=float, default=0.8)
-    p.add_argument("--max_new_tokens", type=int, default=4096)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--temperature", type=float, default=1.0, help="T_eval: sampling temperature of the evaluated model.")
+    p.add_argument("--top_k", type=int, default=20, help="Top-k truncation after temperature; 0 disables it.")
+    p.add_argument("--top_p", type=float, default=0.8, help="Top-p truncation over the top-k survivors, in (0, 1].")
+    p.add_argument("--max_new_tokens", type=int, default=4096, help="Generation budget per completion.")
+    p.add_argument("--seed", type=int, default=0, help="Base seed; each completion derives its own.")
     p.add_argument("--system_prompt", default=None, help="Override the default system prompt ('' for none).")
-    p.add_argument("--no_chat_template", action="store_true")
+    p.add_argument("--no_chat_template", action="store_true", help="Send raw prompts, without the model's chat template.")
     p.add_argument("--sweep_temperature", default=None, help="Grid of T_eval, start:stop:step or a comma list.")
     p.add_argument("--decode_baseline", action="store_true", help="Sweep the (base) model's T_eval and record its best as the bar to beat.")
     p.add_argument("--heldout_problems", default=None, help="Choose T_eval on these problems (e.g. lcb-v5-heldout), report on --problems/--benchmark.")

@@ -117,19 +117,11 @@ def get_grader(name: str) -> Grader:
     return GRADERS[name]
 
 
-MLSSD_INTRO = ("You are given a programming problem. Write a correct Python program that meets the specification "
-               "and passes all tests, and return nothing but the program.")
-MLSSD_STDIN = ("Read the input from stdin, solve the problem and print the answer to stdout (do not just test on "
-               "the sample inputs). Put your code between the delimiters below; when run, the program must read "
-               "the input, run the algorithm and write the result to STDOUT.\n```python\n  # YOUR CODE HERE\n```")
-MLSSD_STARTER = "Use the starter code below for your solution and put your code between the delimiters.\n```python\n"
-
-
 def mlssd_user_text(problem: Problem) -> str:
     """ml-ssd's prompt form (our own wording of it): one user turn, no system prompt, 'Question:' and the
     statement, then the stdin instruction with an empty code block, or the starter code in an OPEN block."""
-    head = f"{MLSSD_INTRO}\n\nQuestion: {problem.question_content}\n\n"
+    from ..prompts import mlssd_user_text as render
+
     stdin_problem = bool(problem.tests) and not problem.is_functional
-    if problem.starter_code.strip() and not stdin_problem:
-        return head + MLSSD_STARTER + problem.starter_code + "\n"
-    return head + MLSSD_STDIN
+    starter = problem.starter_code if problem.starter_code.strip() and not stdin_problem else None
+    return render(problem.question_content, starter, open_starter=True)
