@@ -119,6 +119,7 @@ def render_dataset_card(samples_dir: str, repo_id: str | None = None) -> str:
         "num_samples_per_prompt": manifest.get("num_samples_per_prompt"),
         "num_prompts": manifest.get("num_prompts") or len(set(dataset["prompt_id"])),
         "num_records": len(dataset),
+        "skipped": manifest.get("skipped") or {},
         "prompt_pool": _public_pool(pool),
         "prompt_pool_hub_id": hub_id(pool.get("dataset") or pool.get("name")),
         "prompts": manifest.get("prompts", {}),

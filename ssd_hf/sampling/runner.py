@@ -136,13 +136,15 @@ def write_as_finished(samples: Iterable, store: SampleStore, engine: Engine, par
                 written += _flush(store, buffer, writes)
                 buffer, last_flush = [], time.perf_counter()
     finally:
-        close = getattr(samples, "close", None)
-        if callable(close):
-            close()
-        written += _flush(store, buffer, writes)
-        if skipped and writes:
-            store.write_skipped(skipped)
-        elapsed = progress.close()
+        try:
+            close = getattr(samples, "close", None)
+            if callable(close):
+                close()
+            written += _flush(store, buffer, writes)
+            if skipped and writes:
+                store.write_skipped(skipped)
+        finally:  # the bar ends before any error is printed
+            elapsed = progress.close()
     logger.info("Sampled %d completions, %d tokens in %.1fs (%.1f tok/s)%s", written, progress.tokens, elapsed,
                 progress.tokens / max(elapsed, 1e-9), f"; {len(skipped)} skipped" if skipped else "")
     return written

@@ -246,6 +246,7 @@ class SampleStore:
             if os.path.exists(tmp):
                 os.remove(tmp)
         skipped = {key: reason for key, reason in self.skipped().items() if keys is None or key in keys}
-        self.update_manifest(num_records=len(rows), finalized=True, skipped=dict(Counter(skipped.values())))
+        kinds = Counter(reason.split(":", 1)[0] for reason in skipped.values())  # e.g. "prompt_too_long"
+        self.update_manifest(num_records=len(rows), finalized=True, skipped=dict(kinds))
         logger.info("Samples dataset: %d records -> %s", len(rows), path)
         return dataset
