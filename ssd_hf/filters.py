@@ -7,15 +7,14 @@ as `drop_shortest_fraction` and is off by default.
 
 from __future__ import annotations
 
-import re
-
-CODE_BLOCK = re.compile(r"```[a-zA-Z0-9_+-]*\n(.*?)```", re.DOTALL)
+from .eval.extract import last_fenced_block
 
 
 def _content_lines(completion: str) -> list[str]:
-    """Non-blank lines of the last code block, or of the whole text when there is no block."""
-    blocks = CODE_BLOCK.findall(completion)
-    body = blocks[-1] if blocks else completion
+    """Non-blank lines of the last code block (the evaluator's rule for finding it), or of the whole text
+    when there is no block."""
+    block = last_fenced_block(completion)
+    body = completion if block is None else block
     return [line for line in body.splitlines() if line.strip()]
 
 

@@ -17,13 +17,18 @@ import re
 _MLSSD_BLOCK = re.compile(r"```[A-Za-z]*\n(.*?)```", re.DOTALL)
 
 
-def extract_lcb(completion: str) -> str | None:
+def last_fenced_block(completion: str) -> str | None:
+    """The text between the last two lines that contain a code fence, or None with fewer than two such lines."""
     lines = (completion or "").split("\n")
     fences = [i for i, line in enumerate(lines) if "```" in line]
     if len(fences) < 2:
         return None
-    code = "\n".join(lines[fences[-2] + 1: fences[-1]])
-    return code if code.strip() else None
+    return "\n".join(lines[fences[-2] + 1: fences[-1]])
+
+
+def extract_lcb(completion: str) -> str | None:
+    code = last_fenced_block(completion)
+    return code if code and code.strip() else None
 
 
 def extract_mlssd(completion: str) -> str | None:
