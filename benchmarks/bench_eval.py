@@ -22,10 +22,12 @@ import platform
 import statistics
 import subprocess
 import sys
-import tarfile
 import tempfile
 import time
 from datetime import datetime, timezone
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from workload import tree_at  # noqa: E402
 
 
 def _overhead(repeats: int = 15) -> dict:
@@ -84,15 +86,6 @@ def measure(args) -> dict:
     return {"overhead": _overhead(), "throughput": {w: _throughput(w, args.programs) for w in args.worker_counts}}
 
 
-def _tree(rev: str, into: str) -> str:
-    root = subprocess.run(["git", "rev-parse", "--show-toplevel"], capture_output=True, text=True, check=True).stdout.strip()
-    archive = subprocess.run(["git", "-C", root, "archive", rev], capture_output=True, check=True).stdout
-    path = os.path.join(into, "tree")
-    with tarfile.open(fileobj=__import__("io").BytesIO(archive)) as tar:
-        tar.extractall(path, filter="data")
-    return path
-
-
 def _round(tree: str, args) -> dict:
     env = {**os.environ, "PYTHONPATH": tree}
     cmd = [sys.executable, os.path.abspath(__file__), "--measure", "--programs", str(args.programs), "--workers", args.workers]
@@ -112,7 +105,7 @@ def _median(rounds: list[dict], *keys) -> float:
 def compare(args) -> dict:
     here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     with tempfile.TemporaryDirectory() as tmp:
-        trees = {"current": here, **({"baseline": _tree(args.baseline, tmp)} if args.baseline else {})}
+        trees = {"current": here, **({"baseline": tree_at(args.baseline, tmp)} if args.baseline else {})}
         rounds: dict[str, list] = {name: [] for name in trees}
         for _ in range(args.rounds):
             for name, tree in trees.items():

@@ -1,21 +1,28 @@
 """Training benchmark: SSDTrainer with padding-free batches vs padded batches on the same samples, one run.
 
     python benchmarks/bench_training.py [--samples 32 --steps 3 --batch 4] [--append]
+    python benchmarks/bench_training.py --baseline REV [--rounds 3]   # this tree vs commit REV, one run
 
 Samples: `--samples` prompt/completion rows whose completion lengths are log-normal (median 96 words,
 sigma 0.8, capped at 480), the same rows for both modes. Model: random-weight ~19M Qwen3 on CPU.
 Reported: real (non-pad) tokens/s, the tokens the model actually had to process (pad included), and peak
 resident memory growth of the step loop (CPU: `ru_maxrss`, which only grows, so padded runs first).
 On GPU see benchmarks/gpu/gpu_bench.py, which also reports MFU.
+
+With `--baseline REV`, the padding-free run is measured in this tree and in the tree of commit REV (unpacked
+with `git archive`), each in its own process, alternating for `--rounds` rounds; medians are compared.
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime
+import json
 import os
 import platform
 import resource
+import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -24,10 +31,7 @@ import torch
 
 sys.path.insert(0, os.path.dirname(__file__))
 
-from workload import long_tailed_budgets, qwen3_model, report  # noqa: E402
-
-from ssd_hf import SSDConfig, SSDTrainer  # noqa: E402
-from ssd_hf.tiny import build_tiny_tokenizer  # noqa: E402
+from workload import long_tailed_budgets, qwen3_model, report, tree_at  # noqa: E402
 
 WORDS = "n = int ( input ( ) ) for i in range ( n ) : print ( sum ( map ( int , line . split ( ) ) ) )".split()
 
@@ -44,6 +48,9 @@ def samples_dataset(count: int):
 
 
 def run(mode: str, data, args, out_dir: str) -> dict:
+    from ssd_hf import SSDConfig, SSDTrainer
+    from ssd_hf.tiny import build_tiny_tokenizer
+
     torch.manual_seed(0)
     model = qwen3_model("qwen3-cpu-25m")
     cfg = SSDConfig(output_dir=os.path.join(out_dir, mode), max_steps=args.steps, per_device_train_batch_size=args.batch,
@@ -70,14 +77,49 @@ def run(mode: str, data, args, out_dir: str) -> dict:
             "tps": counted["real"] / seconds, "rss_growth_MiB": rss_growth}
 
 
+def against_baseline(args) -> str:
+    """Padding-free real tokens/s of this tree and of commit `args.baseline`, alternating in separate processes."""
+    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    flags = ["--samples", str(args.samples), "--steps", str(args.steps), "--batch", str(args.batch)]
+    rates: dict[str, list[float]] = {"baseline": [], "current": []}
+    with tempfile.TemporaryDirectory() as tmp:
+        trees = {"baseline": tree_at(args.baseline, tmp), "current": here}
+        for _ in range(args.rounds):
+            for name, tree in trees.items():
+                out = subprocess.run([sys.executable, os.path.abspath(__file__), "--measure-one", *flags], cwd=tree,
+                                     env={**os.environ, "PYTHONPATH": tree}, capture_output=True, text=True, check=True)
+                rates[name].append(json.loads(out.stdout.strip().splitlines()[-1])["tps"])
+    base, cur = statistics.median(rates["baseline"]), statistics.median(rates["current"])
+    return "\n".join([
+        f"## Training throughput against {args.baseline} ({datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC, "
+        f"{platform.machine()}, {os.cpu_count()} cores)", "",
+        f"Command: `python benchmarks/bench_training.py --baseline {args.baseline} --rounds {args.rounds} "
+        f"--samples {args.samples} --steps {args.steps} --batch {args.batch}`; padding-free, random Qwen3 19M, fp32; "
+        f"medians of {args.rounds} alternating rounds, each tree in its own process", "",
+        "| tree | real tokens/s (median) | rounds |", "|---|---|---|",
+        f"| {args.baseline} | {base:.0f} | {', '.join(f'{r:.0f}' for r in rates['baseline'])} |",
+        f"| this tree | {cur:.0f} | {', '.join(f'{r:.0f}' for r in rates['current'])} |",
+        f"| this / {args.baseline} | {cur / base:.2f} | |"])
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--samples", type=int, default=32)
     ap.add_argument("--steps", type=int, default=3)
     ap.add_argument("--batch", type=int, default=4)
+    ap.add_argument("--baseline", default=None, help="git revision to compare with (padding-free run)")
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--measure-one", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--append", action="store_true", help="append the table to benchmarks/RESULTS.md")
     args = ap.parse_args(argv)
+    if args.baseline:
+        report(against_baseline(args), args.append)
+        return 0
     data = samples_dataset(args.samples)
+    if args.measure_one:
+        with tempfile.TemporaryDirectory() as out_dir:
+            print(json.dumps(run("padding-free", data, args, out_dir)))
+        return 0
     with tempfile.TemporaryDirectory() as out_dir:
         rows = {mode: run(mode, data, args, out_dir) for mode in ("padded", "padding-free")}
     base = rows["padded"]["tps"]

@@ -12,9 +12,6 @@ from __future__ import annotations
 import math
 import random
 
-from ssd_hf.prompts import PromptItem
-from ssd_hf.sampling.engine import SampleRequest
-
 # Public config.json values (no download): Qwen/Qwen3-0.6B and Qwen/Qwen3-4B-Instruct-2507.
 QWEN3_CONFIGS = {
     "qwen3-0.6b": dict(hidden_size=1024, intermediate_size=3072, num_hidden_layers=28, num_attention_heads=16,
@@ -59,6 +56,9 @@ def long_tailed_budgets(count: int, median_tokens: int, max_new_tokens: int, see
 
 def make_requests(count: int, median_tokens: int, max_new_tokens: int, prompt_words: int = 40, seed: int = 0):
     """`count` single-sample requests with varied prompt lengths and long-tailed completion budgets."""
+    from ssd_hf.prompts import PromptItem
+    from ssd_hf.sampling.engine import SampleRequest
+
     rng = random.Random(seed + 1)
     words = "read the integers from stdin and print the sum of the largest values modulo a prime".split()
     budgets = long_tailed_budgets(count, median_tokens, max_new_tokens, seed)
@@ -84,3 +84,18 @@ def report(table: str, append: bool) -> None:
     if append:
         with open(os.path.join(os.path.dirname(__file__), "RESULTS.md"), "a") as handle:
             handle.write("\n" + table + "\n")
+
+
+def tree_at(rev: str, into: str) -> str:
+    """The repository's files at git revision `rev`, unpacked under `into` (for a benchmark against an earlier commit)."""
+    import io
+    import os
+    import subprocess
+    import tarfile
+
+    root = subprocess.run(["git", "rev-parse", "--show-toplevel"], capture_output=True, text=True, check=True).stdout.strip()
+    archive = subprocess.run(["git", "-C", root, "archive", rev], capture_output=True, check=True).stdout
+    path = os.path.join(into, "tree")
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        tar.extractall(path, filter="data")
+    return path

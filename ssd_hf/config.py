@@ -81,6 +81,7 @@ class SSDConfig(SFTConfig, SSDSettings):
             (0 < self.eval_top_p <= 1, f"eval_top_p must be in (0, 1] (got {self.eval_top_p})."),
             (self.eval_top_k >= 0, f"eval_top_k must be >= 0 (got {self.eval_top_k})."),
             (self.eval_n >= 1, f"eval_n must be >= 1 (got {self.eval_n})."),
+            (self.eval_grader in ("lcb", "ml-ssd"), f"eval_grader must be 'lcb' or 'ml-ssd' (got {self.eval_grader!r})."),
             (self.global_batch_size is None or self.global_batch_size >= 1, f"global_batch_size must be >= 1 when set (got {self.global_batch_size})."),
         ]
 

@@ -173,7 +173,7 @@ def write_samples_manifest(samples_dir: str, manifest: SamplesManifest) -> None:
 class Provenance:
     """What a trained model or adapter was trained on and how; every card is written from it."""
 
-    base_model: str
+    base_model: str | None = None
     base_model_revision: str | None = None
     samples_dataset: str | None = None
     samples_fingerprint: str | None = None

@@ -84,6 +84,7 @@ FIELD_GROUPS = {
         "eval_sweep_temperature",
         "eval_output_dir",
         "eval_workers",
+        "eval_grader",
     ),
 }
 
@@ -305,4 +306,8 @@ class SSDSettings:
     )
     eval_workers: int | None = field(
         default=None, metadata={"help": "Parallel sandboxes (default: all cores)."}
+    )
+    eval_grader: str = field(
+        default="lcb",
+        metadata={"help": "Whose rules judge: 'lcb' (LiveCodeBench's official harness) or 'ml-ssd' (the paper's harness)."},
     )

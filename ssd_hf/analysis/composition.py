@@ -8,7 +8,6 @@ evaluation sweep into that table and fit so users can check it on their own runs
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 
@@ -71,20 +70,16 @@ def points_from_results(path: str, t_train: float | None = None, metric: str = "
     T_train comes from the argument, else from each sweep entry's t_eff / temperature, else from an
     `ssd_provenance.json` next to the evaluated model when the model is a local folder.
     """
+    from ..records import read_provenance, read_results
+
     try:
-        with open(path) as handle:
-            results = json.load(handle)
+        results = read_results(path)
     except (OSError, ValueError) as error:
         raise SSDError(f"cannot read evaluation results {path} ({error}); give results.json files written by ssd-hf eval.") from error
-    config = results.get("config", {})
-    if t_train is None:
-        model = config.get("model", "")
-        provenance = os.path.join(model, "ssd_provenance.json") if model else ""
-        if provenance and os.path.isfile(provenance):
-            with open(provenance) as handle:
-                t_train = float(json.load(handle)["sampling"]["temperature"])
-    entries = results.get("sweep") or [{"temperature": config.get("decoding", {}).get("temperature"),
-                                        "aggregates": results.get("aggregates", {})}]
+    if t_train is None and results.model and os.path.isdir(results.model):
+        provenance = read_provenance(results.model)
+        t_train = provenance.train_temperature if provenance else None
+    entries = results.sweep or [{"temperature": results.decoding.get("temperature"), "aggregates": results.aggregates}]
     points = []
     for entry in entries:
         t_eval = entry.get("temperature")

@@ -5,7 +5,6 @@ the output dir), temperature sweeps, baselines.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -110,8 +109,7 @@ def parse_grid(spec: str) -> list[float]:
 
 def ssd_train_temperature(model: str) -> float | None:
     """T_train from a model folder's ssd_provenance.json, when the model was trained by SSD."""
-    path = os.path.join(model, "ssd_provenance.json")
-    if not os.path.isfile(path):
-        return None
-    with open(path) as f:
-        return (json.load(f).get("sampling") or {}).get("temperature")
+    from ..records import read_provenance
+
+    provenance = read_provenance(model)
+    return provenance.train_temperature if provenance else None

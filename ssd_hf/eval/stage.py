@@ -19,6 +19,7 @@ def eval_argv(model_dir: str, config) -> list[str]:
         "--top_k", str(config.eval_top_k), "--top_p", str(config.eval_top_p),
         "--max_new_tokens", str(config.eval_max_new_tokens or config.max_new_tokens),
         "--seed", str(config.effective_sampling_seed), "--benchmark", config.eval_benchmark,
+        "--grader", config.eval_grader,
     ]
     optional = {
         "--problems": config.eval_problems, "--start_date": config.eval_start_date, "--end_date": config.eval_end_date,
