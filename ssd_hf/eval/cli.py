@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+from collections import Counter
 
 from ..errors import SSDError
 from .generation import Generator, add_engine_arguments, engine_settings
@@ -240,6 +241,8 @@ def summary(results: dict) -> str:
     for group, agg in results["aggregates"].items():
         scores = ", ".join(f"{k}={v['value']:.4f} [{v['ci_low']:.4f}, {v['ci_high']:.4f}]" for k, v in agg.items() if k.startswith("pass@"))
         lines.append(f"  {group:<6} ({agg['num_problems']} problems): {scores}")
+    verdicts = Counter(sample["verdict"] for sample in results["samples"])
+    lines.append("  verdicts: " + ", ".join(f"{name} {count}" for name, count in sorted(verdicts.items(), key=lambda v: -v[1])))
     missing = results["config"].get("problems_without_solutions")
     if missing:
         lines.append(f"  warning: {missing} selected problem(s) had no solutions and count as failed (c=0, n={results['config']['n']})")
