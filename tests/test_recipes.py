@@ -11,7 +11,7 @@ import pytest
 import yaml
 from recipe_runs import RECIPES, ROOT, run_recipe, smoke_overrides
 
-# PAPER.md "Per-model settings (paper Table 3)", copied by hand: (T, top-k, top-p) for train and eval.
+# docs/paper.md "Decoding per model (paper Table 3)", copied by hand: (T, top-k, top-p) for train and eval.
 PAPER_TABLE3 = {
     "llama3_8b_instruct": ("meta-llama/Llama-3.1-8B-Instruct", (0.8, 20, 0.8), (0.7, 20, 0.8)),
     "qwen3_4b_instruct": ("Qwen/Qwen3-4B-Instruct-2507", (1.6, 20, 0.8), (1.1, 20, 0.8)),
@@ -19,7 +19,7 @@ PAPER_TABLE3 = {
     "qwen3_30b": ("Qwen/Qwen3-30B-A3B-Instruct-2507", (1.6, 20, 0.8), (0.9, 20, 0.8)),
     "qwen3_30b_thinking": ("Qwen/Qwen3-30B-A3B-Thinking-2507", (1.2, 20, 0.95), (0.7, 20, 0.95)),
 }
-# PAPER.md "Training": instruct 2,500 iterations / warm-up 250 / checkpoint 250; thinking 300 / 50 / 50.
+# docs/paper.md "Training": instruct 2,500 iterations / warm-up 250 / checkpoint 250; thinking 300 / 50 / 50.
 PAPER_SCHEDULE = {"instruct": (2500, 250, 250), "thinking": (300, 50, 50)}
 FAMILY = {"llama3_8b_instruct": "tiny_llama", "qwen3_30b": "tiny_qwen3_moe", "qwen3_30b_thinking": "tiny_qwen3_moe"}
 
