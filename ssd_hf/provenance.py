@@ -53,6 +53,8 @@ def _training_facts(args, model, world: int) -> dict:
         "lora_r": getattr(lora, "r", None),
         "lora_alpha": getattr(lora, "lora_alpha", None),
         "lora_target_modules": sorted(lora.target_modules) if lora is not None and lora.target_modules else None,
+        # fused 3-D weights (a MoE layer's experts) are adapted as parameters, not modules: record them too
+        "lora_target_parameters": sorted(lora.target_parameters) if lora is not None and lora.target_parameters else None,
     }
 
 

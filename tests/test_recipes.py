@@ -4,18 +4,14 @@ of its family (samples -> trained checkpoint -> results.json), plus a 2-process 
 import glob
 import json
 import os
-import runpy
 import subprocess
 import sys
 
 import pytest
 import yaml
+from recipe_runs import RECIPES, ROOT, run_recipe, smoke_overrides
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-RECIPES = os.path.join(ROOT, "recipes")
-PROMPTS = os.path.join(ROOT, "ssd_hf", "data", "demo_prompts.jsonl")
-
-# PAPER.md "Per-model settings (paper Table 3)", copied by hand: (T, top-k, top-p) for train and eval.
+# docs/paper.md "Decoding per model (paper Table 3)", copied by hand: (T, top-k, top-p) for train and eval.
 PAPER_TABLE3 = {
     "llama3_8b_instruct": ("meta-llama/Llama-3.1-8B-Instruct", (0.8, 20, 0.8), (0.7, 20, 0.8)),
     "qwen3_4b_instruct": ("Qwen/Qwen3-4B-Instruct-2507", (1.6, 20, 0.8), (1.1, 20, 0.8)),
@@ -23,22 +19,9 @@ PAPER_TABLE3 = {
     "qwen3_30b": ("Qwen/Qwen3-30B-A3B-Instruct-2507", (1.6, 20, 0.8), (0.9, 20, 0.8)),
     "qwen3_30b_thinking": ("Qwen/Qwen3-30B-A3B-Thinking-2507", (1.2, 20, 0.95), (0.7, 20, 0.95)),
 }
-# PAPER.md "Training": instruct 2,500 iterations / warm-up 250 / checkpoint 250; thinking 300 / 50 / 50.
+# docs/paper.md "Training": instruct 2,500 iterations / warm-up 250 / checkpoint 250; thinking 300 / 50 / 50.
 PAPER_SCHEDULE = {"instruct": (2500, 250, 250), "thinking": (300, 50, 50)}
 FAMILY = {"llama3_8b_instruct": "tiny_llama", "qwen3_30b": "tiny_qwen3_moe", "qwen3_30b_thinking": "tiny_qwen3_moe"}
-
-
-def smoke_overrides(model: str, output_dir: str) -> list[str]:
-    """Tiny limits for a CPU run: 2 prompts, 16 new tokens, 1 step, 1 fixture problem."""
-    return [
-        "--model_name_or_path", model, "--dataset_name", PROMPTS, "--paper_prompt_selection", "false",
-        "--max_prompts", "2", "--max_new_tokens", "16", "--engine", "transformers", "--max_steps", "1",
-        "--max_length", "1024", "--per_device_train_batch_size", "2",
-        "--bf16", "false", "--dtype", "float32", "--gradient_checkpointing", "false", "--save_strategy", "no",
-        "--warmup_steps", "0", "--drop_empty_and_stubs", "false", "--logging_steps", "1",
-        "--eval_benchmark", "custom", "--eval_problems", "fixtures", "--eval_limit", "1", "--eval_n", "1",
-        "--eval_workers", "1", "--global_batch_size", "2", "--output_dir", output_dir,
-    ]
 
 
 def load_recipe(name: str) -> dict:
@@ -90,23 +73,48 @@ def test_bad_recipe_config_is_one_line_error(capsys):
     assert "does not exist" in capsys.readouterr().err
 
 
-def run_script(name: str, argv: list[str], monkeypatch) -> None:
-    monkeypatch.setattr(sys, "argv", [f"{name}.py", *argv])
-    with pytest.raises(SystemExit) as exit_info:
-        runpy.run_path(os.path.join(RECIPES, f"{name}.py"), run_name="__main__")
-    assert exit_info.value.code == 0
+def documented_lora_args(name: str, rank: int = 8) -> list[str]:
+    """The LoRA variant exactly as the recipe's YAML header documents it, at a tiny rank."""
+    with open(os.path.join(RECIPES, f"{name}.yaml")) as f:
+        line = next(line for line in f if line.startswith("# LoRA variant: add "))
+    args = line.removeprefix("# LoRA variant: add ").split("[ours]")[0].split()
+    for flag, value in (("--lora_r", str(rank)), ("--lora_alpha", str(2 * rank))):
+        args[args.index(flag) + 1] = value
+    return args
+
+
+def assert_moe_lora_adapts_every_expert(out: str, model: str) -> None:
+    """The adapter holds a LoRA pair for both fused expert weights of every layer (and none for the router), and
+    ssd_provenance.json records the expert parameters beside the attention modules."""
+    from safetensors import safe_open
+    from transformers import AutoConfig
+
+    config = AutoConfig.from_pretrained(model)
+    with safe_open(os.path.join(out, "adapter_model.safetensors"), "pt") as f:
+        keys = list(f.keys())
+        experts = {k: tuple(f.get_slice(k).get_shape()) for k in keys if ".mlp.experts." in k and ".lora_B." in k}
+    assert len(experts) == 2 * config.num_hidden_layers, keys  # gate_up_proj and down_proj, every layer
+    # one rank-8 LoRA per expert, stacked on the rank axis; outputs: fused gate+up (2 x moe_intermediate), down (hidden)
+    stacked = 8 * config.num_experts
+    assert set(experts.values()) == {(2 * config.moe_intermediate_size, stacked), (config.hidden_size, stacked)}
+    assert not [k for k in keys if ".mlp.gate." in k]
+    with open(os.path.join(out, "ssd_provenance.json")) as f:
+        training = json.load(f)["training"]
+    assert training["lora_target_modules"] == ["k_proj", "o_proj", "q_proj", "v_proj"]
+    assert training["lora_target_parameters"] == ["mlp.experts.down_proj", "mlp.experts.gate_up_proj"]
 
 
 @pytest.mark.parametrize("name", sorted(PAPER_TABLE3))
-def test_recipe_smoke(name, request, tmp_path, monkeypatch):
+def test_recipe_smoke(name, request, tmp_path, recwarn):
     from ssd_hf.data import load_samples
 
     model = request.getfixturevalue(FAMILY.get(name, "tiny_qwen3"))
-    out = str(tmp_path / "out")
     lora = name == "qwen3_30b_thinking"  # the documented LoRA variant, on the MoE family
-    lora_args = ["--use_peft", "true", "--lora_r", "8", "--lora_alpha", "16", "--lora_dropout", "0.0",
-                 "--lora_target_modules", "all-linear", "--learning_rate", "1.0e-4"]
-    run_script(name, smoke_overrides(model, out) + (lora_args if lora else []), monkeypatch)
+    if name == "qwen3_4b_instruct":  # the same smoke run the Space's browser test shows
+        out = request.getfixturevalue("recipe_run")["ssd"]
+    else:
+        out = str(tmp_path / "out")
+        run_recipe(name, smoke_overrides(model, out) + (documented_lora_args(name) if lora else []))
     _, (t_train, k_train, p_train), (t_eval, k_eval, p_eval) = PAPER_TABLE3[name]
 
     samples = load_samples(os.path.join(out, "samples"))
@@ -120,7 +128,8 @@ def test_recipe_smoke(name, request, tmp_path, monkeypatch):
     assert provenance["num_train_records"] == 2
     if lora:
         assert provenance["adapter"] is True
-        assert os.path.isfile(os.path.join(out, "adapter_model.safetensors"))
+        assert_moe_lora_adapts_every_expert(out, model)
+        assert not [str(w.message) for w in recwarn if "did not match any targeted module" in str(w.message)]
     else:
         assert os.path.isfile(os.path.join(out, "model.safetensors"))
         with open(os.path.join(out, "config.json")) as f:

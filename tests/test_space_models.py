@@ -3,15 +3,9 @@ generate, token statistics line up with the completion, and load failures become
 
 from __future__ import annotations
 
-import os
-import sys
-
 import pytest
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "spaces_demo"))
-compare_models = pytest.importorskip("compare_models")
-demo_config = pytest.importorskip("demo_config")
-sys.path.pop(0)
+from ssd_hf.space_app import compare_models, demo_config
 
 MESSAGES = [{"role": "user", "content": "Print the sum of two integers read from stdin."}]
 
@@ -49,3 +43,26 @@ def test_load_failures_and_bad_decoding_are_one_readable_line(tmp_path):
     assert "Temperature" in compare_models.validate_decoding(-1, 20, 0.8)
     assert "top-k" in compare_models.validate_decoding(0.7, 2.5, 0.8)
     assert compare_models.validate_decoding(0, 0, 1) is None
+
+
+def test_toy_answers_are_judged_by_the_toy_rule_not_as_code(learned_toy, tiny_qwen3):
+    """The learned toy's models answer in toy words: the pane judges them by the toy's PASS rule (the rule its
+    evaluation used), where the coding rules would call every answer "no code"."""
+    from ssd_hf.space_app import sandbox_bridge, ui
+
+    toy = compare_models.ModelSlot(demo_config.ModelSpec("SSD", learned_toy["models"]["ssd"]["path"]))
+    coder = compare_models.ModelSlot(demo_config.ModelSpec("base", tiny_qwen3))
+    assert toy.is_toy and not coder.is_toy
+    assert sandbox_bridge.toy_verdict("tok1 tok0 tok0 tok0 tok0").startswith("**PASS** by the toy's rule")
+    for wrong in ("tok2 tok0 tok0 tok0 tok0", "tok0 tok1 tok0 tok0 tok0", "tok0 tok0 tok0 tok0", ""):
+        assert sandbox_bridge.toy_verdict(wrong).startswith("**FAIL** by the toy's rule")
+
+    # Greedy takes each state's most likely token: the root's failing tok2 and the fork's wrong tok1 (the paper's point).
+    answer = list(toy.stream(MESSAGES, temperature=0, top_k=0, top_p=1.0, max_new_tokens=8))[-1]
+    assert answer.split() == ["tok2", "tok1", "tok0", "tok0", "tok0"]
+    status, code = ui._finished(toy, answer)
+    assert status == "**Done**: " + sandbox_bridge.toy_verdict(answer) and "**FAIL**" in status and code == ""
+    judge = ui.make_tests(toy, {})
+    assert judge("", "any problem", "", answer) == sandbox_bridge.toy_verdict(answer)
+    status, _ = ui._finished(coder, "no fenced block here")
+    assert "no ```python block" in status

@@ -47,10 +47,12 @@ def test_staged_space_is_self_contained_and_header_names_its_models(tmp_path):
     assert json.loads(copied.read_text())["aggregates"]["all"]["pass@1"]["value"] == 0.4
 
     # The Space imports its own ssd_hf copy and builds its UI from its own config, offline, in a new process.
+    assert (stage / "app.py").read_text() == (stage / "ssd_hf" / "space_app" / "app.py").read_text()
     probe = (
-        "import os, app, ssd_hf, results_charts as rc\n"
-        "config = app.load_config()\n"
-        "app.build_demo(config)\n"
+        "import os, app, ssd_hf\n"
+        "from ssd_hf.space_app import results_charts as rc, ui\n"
+        "config = ui.load_config(default=os.path.join(app.HERE, 'config.yaml'))\n"
+        "ui.build_demo(config)\n"
         "print(os.path.dirname(ssd_hf.__file__))\n"
         "print([m.path for m in config.models])\n"
         "print(rc.headline(rc.find_results(config.models[1]))['aggregates']['all']['pass@1']['value'])\n"
@@ -80,12 +82,9 @@ def test_bad_space_input_is_one_clear_line(tmp_path, capsys):
 
 
 def test_space_config_env_override_and_recommended_decoding(tmp_path, monkeypatch, tiny_qwen3):
-    sys.path.insert(0, os.path.join(ROOT, "spaces_demo"))
-    try:
-        import demo_config as demo_config_module
-        from demo_config import load_config, recommended_decoding
-    finally:
-        sys.path.pop(0)
+    from ssd_hf.space_app import demo_config as demo_config_module
+    from ssd_hf.space_app.demo_config import load_config, recommended_decoding
+
     config = tmp_path / "config.yaml"
     config.write_text("models:\n  - name: base\n    path: x/y\n    decoding: {temperature: 0.6}\n"
                       "  - name: SSD\n    path: x/z\n")
@@ -93,7 +92,7 @@ def test_space_config_env_override_and_recommended_decoding(tmp_path, monkeypatc
     loaded = load_config(str(config))
     assert [(m.name, m.path) for m in loaded.models] == [("base", tiny_qwen3), ("SSD", "org/ssd")]
     # config decoding wins over the model's generation_config.json, which wins over the fallback
-    assert recommended_decoding(loaded.models[0]) == {"temperature": 0.6, "top_k": 20, "top_p": 0.8}
+    assert recommended_decoding(loaded.models[0]).values() == {"temperature": 0.6, "top_k": 20, "top_p": 0.8}
     # the bundled problems: the evaluator's LCB fixtures (with tests) when installed, else the demo prompts
     problems = demo_config_module.load_problems("auto")
     fixtures = os.path.join(ROOT, "ssd_hf", "data", "lcb_fixtures", "problems.jsonl")
@@ -128,8 +127,7 @@ def test_push_to_loopback_hub_uploads_once_and_never_the_token(tmp_path):
         "api = HfApi()\n"
         "api.create_repo('tester/qwen3-ssd')\n"
         "api.upload_file(path_or_fileobj=sys.argv[3].encode(), path_in_repo='results/lcb-v6-ssd.json', repo_id='tester/qwen3-ssd')\n"
-        "sys.path.insert(0, sys.argv[4])\n"
-        "import results_charts, demo_config\n"
+        "from ssd_hf.space_app import results_charts, demo_config\n"
         "found = results_charts.find_results(demo_config.ModelSpec('SSD', 'tester/qwen3-ssd'))\n"
         "print('pulled', results_charts.headline(found)['aggregates']['all']['pass@1']['value'])\n"
     )
@@ -137,8 +135,8 @@ def test_push_to_loopback_hub_uploads_once_and_never_the_token(tmp_path):
         env = {**os.environ, "HF_ENDPOINT": hub.url, "HF_HUB_OFFLINE": "0", "HF_HOME": str(tmp_path / "home"),
                "HF_HUB_DISABLE_TELEMETRY": "1", "HF_HUB_DISABLE_XET": "1", "HF_TOKEN": token}
         results = open(_results_file(tmp_path / "ssd.json")).read()
-        run = subprocess.run([sys.executable, "-c", script, str(stage), "hf_" + secrets.token_hex(16), results,
-                              os.path.join(ROOT, "spaces_demo")], cwd=tmp_path, env=env, capture_output=True, text=True,
+        run = subprocess.run([sys.executable, "-c", script, str(stage), "hf_" + secrets.token_hex(16), results],
+                             cwd=tmp_path, env=env, capture_output=True, text=True,
                              timeout=120)
         assert run.returncode == 0, run.stderr[-2000:]
         assert "codes 0 0 2" in run.stdout, run.stderr[-2000:]

@@ -5,14 +5,10 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 
 import pytest
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "spaces_demo"))
-results_charts = pytest.importorskip("results_charts")
-demo_config = pytest.importorskip("demo_config")
-sys.path.pop(0)
+from ssd_hf.space_app import demo_config, results_charts
 
 
 def _metric(value):
@@ -67,7 +63,37 @@ def test_recommended_decoding_comes_from_the_evaluation_unless_configured(tmp_pa
     evaluated = {**_results("org/ssd", 0.4), "best": {"temperature": 1.3, "t_eff": 2.08}}
     evaluated["config"]["decoding"] = {"temperature": 1.1, "top_k": 20, "top_p": 0.95}
     spec = demo_config.ModelSpec("SSD", str(tmp_path))
-    assert demo_config.recommended_decoding(spec, evaluated) == {"temperature": 1.3, "top_k": 20, "top_p": 0.95}
+    decoding = demo_config.recommended_decoding(spec, evaluated, "eval/results.json")
+    assert decoding.values() == {"temperature": 1.3, "top_k": 20, "top_p": 0.95}
+    assert decoding.source == "T_eval best of the sweep in eval/results.json"
     spec.decoding = {"temperature": 0.9}
-    assert demo_config.recommended_decoding(spec, evaluated)["temperature"] == 0.9
-    assert demo_config.recommended_decoding(demo_config.ModelSpec("base", str(tmp_path))) == demo_config.FALLBACK_DECODING
+    assert demo_config.recommended_decoding(spec, evaluated).temperature == 0.9
+    fallback = demo_config.recommended_decoding(demo_config.ModelSpec("base", str(tmp_path)))
+    assert fallback.values() == demo_config.FALLBACK_DECODING and fallback.source.startswith("fallback")
+
+
+def test_results_in_an_eval_output_dir_give_the_recorded_decoding(tmp_path):
+    """`ssd-hf eval --output DIR` (or a run's --eval_output_dir) away from the model: naming DIR under `results:`
+    finds its results.json, and the pane decodes at the T_eval it records, not at the base's advice."""
+    model = tmp_path / "ssd-model"
+    model.mkdir()
+    (model / "ssd_provenance.json").write_text(json.dumps({"base_model": "org/base"}))
+    # what a trained SSD folder inherits from its base: the base publisher's advice, not this model's T_eval
+    (model / "generation_config.json").write_text(json.dumps({"temperature": 0.7, "top_k": 20, "top_p": 0.8}))
+    evaluation = tmp_path / "eval-out"
+    evaluation.mkdir()
+    results = _results(str(model), 0.4)
+    results["config"]["decoding"] = {"temperature": 1.1, "top_k": 20, "top_p": 0.8, "max_new_tokens": 16}
+    (evaluation / "results.json").write_text(json.dumps(results))
+
+    bare = demo_config.ModelSpec("SSD", str(model))
+    assert results_charts.find_results(bare) == []
+    unmeasured = demo_config.recommended_decoding(bare)
+    assert unmeasured.temperature == 0.7 and "no T_eval recorded for this SSD model" in unmeasured.source
+
+    spec = demo_config.ModelSpec("SSD", str(model), results=[str(evaluation)])
+    found = results_charts.find_results(spec)
+    assert [path for path, _ in found] == [str(evaluation / "results.json")]
+    decoding = demo_config.recommended_decoding(spec, results_charts.headline(found), results_charts.headline_label(spec, found))
+    assert decoding.values() == {"temperature": 1.1, "top_k": 20, "top_p": 0.8}
+    assert decoding.source == "T_eval as evaluated in eval-out/results.json"

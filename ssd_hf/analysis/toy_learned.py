@@ -191,6 +191,12 @@ def passes(completion: str) -> bool:
     return len(words) == len(STATES) and words[0] in TOY_WORDS[:2] and all(w == TOY_WORDS[0] for w in words[1:])
 
 
+def is_toy_tokenizer(tokenizer) -> bool:
+    """Whether a tokenizer is the toy world's (its chat template asks the toy's one question), so a tool that
+    shows answers, such as the Space, judges them by `passes` instead of as code."""
+    return getattr(tokenizer, "chat_template", None) == CHAT_TEMPLATE
+
+
 def wilson_interval(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
     """95% Wilson score interval of a binomial rate (sound near 0, unlike the normal approximation)."""
     if n == 0:

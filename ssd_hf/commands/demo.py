@@ -15,7 +15,7 @@ from ..errors import SSDError
 def main(argv: list[str]) -> int:
     """The README's main job, offline: the paper's toy world learned by a tiny model, then improved by SSD.
 
-    A tiny Qwen3 is trained to speak the toy world (PAPER.md, "The toy experiment"); SSDTrainer samples it
+    A tiny Qwen3 is trained to speak the toy world (docs/paper.md, "The toy experiment"); SSDTrainer samples it
     at T_train 0.9 / top-p 0.85 and fine-tunes on the raw samples; both are then evaluated at one global
     eval temperature (top-p 0.80). `--coding` instead runs the coding pipeline on a tiny random Qwen3 and
     the bundled coding prompts (a smoke run of sample -> train: its text is noise).

@@ -1,14 +1,16 @@
-"""`ssd-hf space push`: upload the Gradio comparison demo in `spaces_demo/` as a Hugging Face Space.
+"""`ssd-hf space push`: upload the Gradio comparison demo (`ssd_hf/space_app/`) as a Hugging Face Space.
 
-The Space must run on its own, so the upload is assembled in a staging folder: the app files, the
-`ssd_hf` package beside them (it is not on PyPI), a config.yaml naming the models by Hub id, the
-results files it cites, and the README's Spaces header filled from that config. `--output_dir` stops
-after staging, to inspect or run the Space locally before uploading anything.
+The Space must run on its own, so the upload is assembled in a staging folder: the app's entry point, README
+and requirements from the package (so a wheel install can stage it too), the `ssd_hf` package beside them
+(it is not on PyPI), a config.yaml naming the models by Hub id, the results files it cites, and the README's
+Spaces header filled from that config. `--output_dir` stops after staging, to inspect or run the Space
+locally before uploading anything.
 """
 
 from __future__ import annotations
 
 import argparse
+import glob
 import logging
 import os
 import shutil
@@ -19,13 +21,11 @@ import yaml
 from ..errors import SSDError
 from ..publish import push_space
 from ..refs import is_local, split_revision
+from ..space_app import APP_DIR, BUNDLED_CONFIG, ROOT_FILES
 
 logger = logging.getLogger(__name__)
 
-PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SPACE_SOURCE = os.path.join(os.path.dirname(PACKAGE_DIR), "spaces_demo")
-SPACE_FILES = ("app.py", "compare_models.py", "demo_config.py", "results_charts.py", "sandbox_bridge.py",
-               "requirements.txt", "README.md")
+PACKAGE_DIR = os.path.dirname(APP_DIR)
 # Benchmarks in results files -> the Hub dataset shown in the Space's `datasets:` header.
 BENCHMARK_DATASETS = {"lcb": "livecodebench/code_generation_lite", "humaneval": "openai/openai_humaneval"}
 
@@ -34,11 +34,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="ssd-hf space", description="Push the base-vs-SSD Gradio demo as a Space.")
     parser.add_argument("action", choices=["push"], help="what to do (only `push` for now)")
     parser.add_argument("--repo_id", help="the Space to create or update, e.g. me/ssd-demo")
-    parser.add_argument("--config", help="a Space config.yaml (default: the bundled spaces_demo/config.yaml)")
+    parser.add_argument("--config", help="a Space config.yaml (default: the bundled one, spaces_demo/config.yaml)")
     parser.add_argument("--model", action="append", default=[], metavar="NAME=HUB_ID",
                         help="replace the models (repeat, in pane order), e.g. --model base=Qwen/Qwen3-4B-Instruct-2507")
-    parser.add_argument("--results", action="append", default=[], metavar="NAME=FILE",
-                        help="a results JSON from `ssd-hf eval` for the model NAME (repeatable)")
+    parser.add_argument("--results", action="append", default=[], metavar="NAME=PATH",
+                        help="a results JSON from `ssd-hf eval`, or its output folder, for the model NAME (repeatable)")
     parser.add_argument("--private", action="store_true", help="create the Space as private")
     parser.add_argument("--token", default=None, help="Hub token (default: HF_TOKEN or the cached login)")
     parser.add_argument("--output_dir", help="only assemble the Space in this folder; upload nothing")
@@ -63,7 +63,7 @@ def _pairs(values: list[str], flag: str) -> list[tuple[str, str]]:
 
 def space_config(config_path: str | None, models: list[str], results: list[str]) -> tuple[dict, str]:
     """The config the Space will read, and the folder its relative paths were relative to."""
-    path = config_path or os.path.join(SPACE_SOURCE, "config.yaml")
+    path = config_path or BUNDLED_CONFIG
     if not os.path.isfile(path):
         raise SSDError(f"{path} does not exist; give --config a Space config.yaml (see docs/space.md).")
     with open(path, encoding="utf-8") as handle:
@@ -88,17 +88,27 @@ def space_config(config_path: str | None, models: list[str], results: list[str])
     return config, base_dir
 
 
+def _cited_files(entry: dict, base_dir: str) -> list[str]:
+    """The results files a model's `results:` names: files as given, an eval output folder's results*.json."""
+    results = entry.get("results") or []
+    files = []
+    for item in [results] if isinstance(results, str) else results:
+        source = item if os.path.isabs(item) else os.path.join(base_dir, item)
+        inside = sorted(glob.glob(os.path.join(source, "results*.json"))) if os.path.isdir(source) else [source]
+        if not inside or not os.path.isfile(inside[0]):
+            raise SSDError(f"results {source} of model {entry['name']} is neither a results file nor a folder "
+                           "holding results*.json; fix the path.")
+        files += inside
+    return files
+
+
 def _copy_results(config: dict, base_dir: str, stage: str) -> list[dict]:
     """Copy every cited results file into results/ and point the config at the copies."""
     loaded = []
     os.makedirs(os.path.join(stage, "results"), exist_ok=True)
     for entry in config["models"]:
         copies = []
-        results = entry.get("results") or []
-        for file in [results] if isinstance(results, str) else results:
-            source = file if os.path.isabs(file) else os.path.join(base_dir, file)
-            if not os.path.isfile(source):
-                raise SSDError(f"results file {source} of model {entry['name']} does not exist; fix the path.")
+        for source in _cited_files(entry, base_dir):
             target = os.path.join("results", f"{entry['name']}-{os.path.basename(source)}".replace(os.sep, "_"))
             shutil.copyfile(source, os.path.join(stage, target))
             copies.append(target)
@@ -124,17 +134,18 @@ def _write_header(stage: str, config: dict, results: list[dict]) -> None:
 
 
 def stage_space(stage: str, config: dict, base_dir: str) -> str:
-    """Assemble the Space in `stage`: app files, the ssd_hf package, config.yaml, results, README header."""
+    """Assemble the Space in `stage`: app.py, README and requirements, the ssd_hf package, config.yaml, results,
+    README header."""
     os.makedirs(stage, exist_ok=True)
-    for name in SPACE_FILES:
-        shutil.copyfile(os.path.join(SPACE_SOURCE, name), os.path.join(stage, name))
+    for name in ROOT_FILES:
+        shutil.copyfile(os.path.join(APP_DIR, name), os.path.join(stage, name))
     package = os.path.join(stage, "ssd_hf")
     if os.path.exists(package):
         shutil.rmtree(package)
     shutil.copytree(PACKAGE_DIR, package, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
     results = _copy_results(config, base_dir, stage)
     with open(os.path.join(stage, "config.yaml"), "w", encoding="utf-8") as handle:
-        handle.write("# Written by `ssd-hf space push`; the bundled spaces_demo/config.yaml documents every key.\n")
+        handle.write("# Written by `ssd-hf space push`; ssd_hf/space_app/config.yaml documents every key.\n")
         yaml.safe_dump(config, handle, sort_keys=False)
     _write_header(stage, config, results)
     return stage
@@ -147,8 +158,6 @@ def main(argv: list[str]) -> int:
             raise SSDError(f"{args.from_dir} is not an assembled Space (no app.py and ssd_hf/); make one with --output_dir.")
         print(f"Space pushed: {push_space(args.from_dir, args.repo_id, private=args.private, token=args.token)}")
         return 0
-    if not os.path.isfile(os.path.join(SPACE_SOURCE, "app.py")):
-        raise SSDError(f"the Space sources are not at {SPACE_SOURCE}; run from an ssd-hf source checkout.")
     config, base_dir = space_config(args.config, args.model, args.results)
     if args.output_dir:
         stage_space(args.output_dir, config, base_dir)

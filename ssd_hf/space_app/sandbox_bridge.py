@@ -1,8 +1,10 @@
-"""The Space's door to the evaluator: code extraction and running a problem's tests in the project's sandbox.
+"""How the Space judges an answer: a coding answer by the problem's tests in the project's sandbox, a toy
+model's answer by the toy world's PASS rule.
 
-Both are the evaluator's own (`ssd_hf.eval.extract`, `ssd_hf.eval.checking`), so a verdict here means
-what it means in `ssd-hf eval`. Generated code never runs in the Space's own process; when the sandbox
-is not installed the "Run the tests" button says so instead of running anything.
+Both rules are the project's own (`ssd_hf.eval.extract` and `ssd_hf.eval.checking` as `ssd-hf eval` uses
+them; `ssd_hf.analysis.toy_learned.passes` as the toy's evaluation uses it), so a verdict here means what
+it means there. Generated code never runs in the Space's own process; when the sandbox is not installed
+the "Run the tests" button says so instead of running anything.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import importlib
 import logging
 import re
 
-from demo_config import Problem
+from .demo_config import Problem
 
 logger = logging.getLogger(__name__)
 
@@ -24,6 +26,19 @@ VERDICT_TEXT = {
     "no_code": "**no code**: the completion has no ```python block, nor any other fenced block (it counts as wrong)",
     "judge_error": "**judge error**: the tests could not be judged for this program (it counts as wrong)",
 }
+
+
+TOY_RULE = "tok0 or tok1 at the root, then tok0 at the fork and at each of the three locks"
+TOY_BUTTON = "Judge by the toy's PASS rule"
+
+
+def toy_verdict(completion: str) -> str:
+    """PASS or FAIL of a toy answer, with the rule and the words judged (a toy answer is not code)."""
+    from ..analysis.toy_learned import passes
+
+    words = " ".join((completion or "").split()) or "nothing"
+    verdict = "PASS" if passes(completion or "") else "FAIL"
+    return f"**{verdict}** by the toy's rule ({TOY_RULE}): `{words}`"
 
 
 def _module(name: str):
@@ -59,8 +74,8 @@ def run_tests(problem: Problem, code: str | None) -> str:
         return "Cannot run tests: the project's sandbox (`ssd_hf.eval.checking`) is not available in this install."
     if not problem.has_tests:
         return f"{problem.title} ships without tests, so there is nothing to run."
-    from ssd_hf.eval.problems import problem_from_row
-    from ssd_hf.eval.sandbox import SandboxLimits
+    from ..eval.problems import problem_from_row
+    from ..eval.sandbox import SandboxLimits
 
     try:
         checked = problem_from_row(problem.row)  # decodes private tests with the evaluator's safe unpickler

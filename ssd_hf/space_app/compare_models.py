@@ -15,9 +15,10 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from demo_config import ModelSpec
+from .demo_config import ModelSpec
 
 logger = logging.getLogger(__name__)
+
 
 class ModelLoadError(Exception):
     """The model of one pane could not be loaded; the message is shown in that pane as it is."""
@@ -74,11 +75,18 @@ class ModelSlot:
             raise ModelLoadError(self._error)
         return self._loaded
 
+    @property
+    def is_toy(self) -> bool:
+        """Whether the model speaks the paper's toy world; its answers are then judged by the toy's PASS rule."""
+        from ..analysis.toy_learned import is_toy_tokenizer
+
+        return is_toy_tokenizer(self.load()[1])
+
     def _load(self):
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
-        from ssd_hf.refs import split_revision
+        from ..refs import split_revision
 
         path, revision = split_revision(self.spec.path)
         if not path:
@@ -97,7 +105,7 @@ class ModelSlot:
         return model, tokenizer
 
     def prompt_ids(self, tokenizer, messages: list[dict]) -> list[int]:
-        from ssd_hf.prompts import apply_chat_template
+        from ..prompts import apply_chat_template
 
         return apply_chat_template(tokenizer, messages, use_chat_template=True)
 
@@ -144,9 +152,7 @@ class ModelSlot:
         completion_ids = tokenizer(completion, add_special_tokens=False)["input_ids"]
         if not completion_ids:
             return []
-        from ssd_hf.analysis import (
-            tokens as analysis,  # the Space ships the package: same rule as `ssd-hf analyze`
-        )
+        from ..analysis import tokens as analysis  # the same rule as `ssd-hf analyze`
 
         row = {"prompt": messages, "completion": completion}
         log_probs = analysis.completion_logits(model, tokenizer, [row], max_samples=1).cpu()

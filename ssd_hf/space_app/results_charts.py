@@ -11,7 +11,7 @@ import logging
 import os
 import re
 
-from demo_config import ModelSpec
+from .demo_config import ModelSpec
 
 logger = logging.getLogger(__name__)
 
@@ -20,7 +20,7 @@ METRICS = ("pass@1", "pass@5")
 
 
 def _read_json(path: str) -> dict | None:
-    from ssd_hf.records import read_results
+    from ..records import read_results
 
     try:
         return read_results(path).to_dict()
@@ -52,7 +52,7 @@ def _card_results(card_path: str) -> dict | None:
 
 
 def _provenance_base(model_dir: str) -> str | None:
-    from ssd_hf.records import read_provenance
+    from ..records import read_provenance
 
     provenance = read_provenance(model_dir)
     return provenance.base_model if provenance else None
@@ -60,24 +60,33 @@ def _provenance_base(model_dir: str) -> str | None:
 
 def _hub_results_folder(ref: str) -> str | None:
     """A Hub model's card and results/*.json, downloaded through ssd_hf.hub; None offline or for non-Hub names."""
-    from ssd_hf.refs import hub_id
+    from ..refs import hub_id
 
     if not hub_id(ref) or os.environ.get("HF_HUB_OFFLINE") == "1":
         return None
-    from ssd_hf.hub import model_results_folder
+    from ..hub import model_results_folder
 
     return model_results_folder(ref)
 
 
+def _configured_files(spec: ModelSpec) -> list[str]:
+    """The config's `results:` entries: a results file, or an eval output folder (its results*.json)."""
+    files = []
+    for entry in spec.results:
+        files += sorted(glob.glob(os.path.join(entry, "results*.json"))) if os.path.isdir(entry) else [entry]
+    return files
+
+
 def find_results(spec: ModelSpec) -> list[tuple[str, dict]]:
-    """(path, results) for a model: its configured files, then results files and the card in its folder."""
-    found, paths = [], list(spec.results)
+    """(path, results) for a model: its configured files and eval output folders, then results files and the
+    card in its own folder."""
+    configured = _configured_files(spec)
+    found, paths = [], list(configured)
     folder = spec.path if os.path.isdir(spec.path) else _hub_results_folder(spec.path)
     if folder:
-        # a pushed repo (results/), `ssd-hf eval --output` beside the model, and a recipe's <output_dir>/eval/
+        # a pushed repo (results/), `ssd-hf eval --output` beside the model, and a run's or recipe's <output_dir>/eval/
         for pattern in ("results*.json", "eval_results*.json", "results/*.json", "eval/results*.json"):
             paths += sorted(glob.glob(os.path.join(folder, pattern)))
-    configured = set(spec.results)
     base_model = _provenance_base(folder) if folder else None
     for path in dict.fromkeys(paths):
         data = _read_json(path)
@@ -101,6 +110,16 @@ def headline(results: list[tuple[str, dict]]) -> dict | None:
     return with_aggregates[-1] if with_aggregates else None
 
 
+def headline_label(spec: ModelSpec, results: list[tuple[str, dict]]) -> str:
+    """Where the headline results came from, for the UI: relative to the model folder when inside it."""
+    shown = headline(results)
+    path = next((p for p, data in results if data is shown), None)
+    if path is None:
+        return "its results"
+    inside = os.path.isdir(spec.path) and os.path.abspath(path).startswith(os.path.abspath(spec.path) + os.sep)
+    return os.path.relpath(path, spec.path) if inside else os.path.join(*path.split(os.sep)[-2:])
+
+
 def sweep_points(results: list[tuple[str, dict]]) -> list[dict]:
     for _, data in reversed(results):
         if data.get("sweep"):
@@ -122,6 +141,7 @@ def passk_figure(per_model: dict[str, dict]):
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.patches import Patch
 
     if not per_model:
         return None
@@ -139,14 +159,19 @@ def passk_figure(per_model: dict[str, dict]):
                 heights.append(100 * value)
                 low.append(100 * max(value - ci_low, 0))
                 high.append(100 * max(ci_high - value, 0))
-            bars = axis.bar(xs, heights, width, yerr=[low, high], capsize=3, label=name)
+            # one colour per model in every panel (an empty panel would otherwise restart the colour cycle)
+            bars = axis.bar(xs, heights, width, yerr=[low, high], capsize=3, label=name, color=f"C{index}")
             axis.bar_label(bars, fmt="%.1f", fontsize=7, padding=2)
+        if not axis.patches:  # e.g. pass@5 of an evaluation with fewer than 5 samples per problem
+            axis.text(0.5, 0.5, f"not measured (fewer than {metric.split('@')[1]} samples per problem)",
+                      transform=axis.transAxes, ha="center", color="grey")
         axis.set_xticks(range(len(DIFFICULTIES)), DIFFICULTIES)
         axis.set_title(metric)
         axis.set_ylim(0, 105)
         axis.grid(axis="y", alpha=0.3)
     axes[0].set_ylabel("% of problems (95% CI)")
-    axes[-1].legend(loc="upper right", fontsize=8)
+    # named explicitly: a panel with no bars (no pass@5 measured) has no colours of its own to show
+    axes[-1].legend(handles=[Patch(color=f"C{i}", label=name) for i, name in enumerate(per_model)], loc="upper right", fontsize=8)
     figure.tight_layout()
     return figure
 
@@ -158,6 +183,7 @@ def sweep_figure(per_model: dict[str, list[dict]]):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    colours = {name: f"C{index}" for index, name in enumerate(per_model)}  # as in passk_figure: one per model
     per_model = {name: points for name, points in per_model.items() if points}
     if not per_model:
         return None
@@ -170,9 +196,9 @@ def sweep_figure(per_model: dict[str, list[dict]]):
             rows = [(x, m) for x, m in rows if m is not None]
             if not rows:
                 continue
-            xs = [x for x, _ in rows]
-            axis.plot(xs, [100 * m[0] for _, m in rows], marker="o", label=name)
-            axis.fill_between(xs, [100 * m[1] for _, m in rows], [100 * m[2] for _, m in rows], alpha=0.2)
+            xs, colour = [x for x, _ in rows], colours[name]
+            axis.plot(xs, [100 * m[0] for _, m in rows], marker="o", label=name, color=colour)
+            axis.fill_between(xs, [100 * m[1] for _, m in rows], [100 * m[2] for _, m in rows], alpha=0.2, color=colour)
         axis.set_xlabel("T_eval" if key == "temperature" else "T_eff = T_train x T_eval")
         axis.set_ylabel("pass@1 % (all)")
         axis.grid(alpha=0.3)
@@ -200,8 +226,7 @@ def summary_markdown(specs: list[ModelSpec], found: dict[str, list[tuple[str, di
             lines.append(f"| {spec.name} | {metric} | " + " | ".join(cells) + " |")
         config = data.get("config") or {}
         decoding = config.get("decoding") or {}
-        where = next(path for path, d in found[spec.name] if d is data)
-        sources.append(f"- **{spec.name}**: `{os.path.basename(where)}`, benchmark {data.get('benchmark', '?')}, "
+        sources.append(f"- **{spec.name}**: `{headline_label(spec, found[spec.name])}`, benchmark {data.get('benchmark', '?')}, "
                        f"n={config.get('n', '?')}, T={decoding.get('temperature', '?')}, "
                        f"top-k={decoding.get('top_k', '?')}, top-p={decoding.get('top_p', '?')}")
     table = "\n".join(lines) if len(lines) > 2 else "No model has results yet."

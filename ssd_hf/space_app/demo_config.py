@@ -15,10 +15,10 @@ from dataclasses import dataclass, field
 
 import yaml
 
+from . import APP_DIR, BUNDLED_CONFIG
+
 logger = logging.getLogger(__name__)
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-DEFAULT_CONFIG = os.path.join(HERE, "config.yaml")
 FALLBACK_DECODING = {"temperature": 0.7, "top_k": 20, "top_p": 0.8}
 # Where `ssd-hf demo` leaves its models, newest layout first; relative to SSD_DEMO_DIR.
 DEMO_CANDIDATES = {
@@ -59,7 +59,7 @@ class SpaceConfig:
     models: list[ModelSpec]
     max_new_tokens: int = 160
     problems: str = "auto"
-    source: str = DEFAULT_CONFIG
+    source: str = BUNDLED_CONFIG
 
 
 def _cache_dir() -> str:
@@ -80,7 +80,7 @@ def resolve_auto(kind: str) -> tuple[str, str]:
             if relative.startswith("toy/"):
                 return candidate, f"{made}: the paper's toy world (it answers the toy's one question, five toy words)"
             return candidate, f"{made}; a tiny model: its text is noise"
-    from ssd_hf.tiny import build_tiny_model
+    from ..tiny import build_tiny_model
 
     seed = 0 if kind == "base" else 1
     path = build_tiny_model(os.path.join(_cache_dir(), f"tiny-qwen3-seed{seed}"), "qwen3", seed=seed)
@@ -101,9 +101,10 @@ def _models_from_env(value: str) -> list[dict]:
     return models
 
 
-def load_config(path: str | None = None) -> SpaceConfig:
-    """The Space config: `path`, else $SSD_SPACE_CONFIG, else the bundled config.yaml; $SSD_SPACE_MODELS wins."""
-    path = path or os.environ.get("SSD_SPACE_CONFIG") or DEFAULT_CONFIG
+def load_config(path: str | None = None, default: str | None = None) -> SpaceConfig:
+    """The Space config: `path`, else $SSD_SPACE_CONFIG, else `default` (the config.yaml beside the Space's
+    app.py) when it exists, else the bundled one; $SSD_SPACE_MODELS replaces the models."""
+    path = path or os.environ.get("SSD_SPACE_CONFIG") or (default if default and os.path.isfile(default) else BUNDLED_CONFIG)
     with open(path, encoding="utf-8") as handle:
         raw = yaml.safe_load(handle) or {}
     entries = raw.get("models") or []
@@ -141,29 +142,68 @@ def resolve_model_path(spec: ModelSpec) -> ModelSpec:
     return spec
 
 
-def recommended_decoding(spec: ModelSpec, results: dict | None = None) -> dict:
-    """Config decoding, else what its evaluation found best (a sweep's best T, else the evaluated decoding),
-    else the model's generation_config.json (its publisher's advice), else a fallback."""
-    decoding = dict(FALLBACK_DECODING)
-    generation_config = os.path.join(spec.path, "generation_config.json")
-    if os.path.isfile(generation_config):
-        with open(generation_config, encoding="utf-8") as handle:
-            saved = json.load(handle)
-        decoding.update({k: saved[k] for k in FALLBACK_DECODING if saved.get(k) is not None})
-    if results:
-        evaluated = (results.get("config") or {}).get("decoding") or {}
-        decoding.update({k: evaluated[k] for k in FALLBACK_DECODING if evaluated.get(k) is not None})
-        if (results.get("best") or {}).get("temperature") is not None:
-            decoding["temperature"] = results["best"]["temperature"]
-    decoding.update({k: v for k, v in spec.decoding.items() if k in FALLBACK_DECODING and v is not None})
-    return decoding
+@dataclass
+class Decoding:
+    """A pane's recommended decoding, and where its temperature came from (said under the pane)."""
+
+    temperature: float
+    top_k: int
+    top_p: float
+    source: str
+
+    def values(self) -> dict:
+        return {"temperature": self.temperature, "top_k": self.top_k, "top_p": self.top_p}
+
+
+def _generation_config(path: str) -> dict:
+    """The sampling values of a local model's generation_config.json (its publisher's advice), if any."""
+    file = os.path.join(path, "generation_config.json")
+    if not os.path.isfile(file):
+        return {}
+    with open(file, encoding="utf-8") as handle:
+        saved = json.load(handle)
+    return {k: saved[k] for k in FALLBACK_DECODING if saved.get(k) is not None}
+
+
+def _recorded(results: dict | None) -> dict:
+    """The decoding an evaluation ran at (a sweep's best T wins); empty when it scored given completions."""
+    if not results:
+        return {}
+    evaluated = (results.get("config") or {}).get("decoding") or {}
+    recorded = {k: evaluated[k] for k in FALLBACK_DECODING if evaluated.get(k) is not None}
+    if (results.get("best") or {}).get("temperature") is not None:
+        recorded["temperature"] = results["best"]["temperature"]
+    return recorded
+
+
+def recommended_decoding(spec: ModelSpec, results: dict | None = None, where: str = "its results") -> Decoding:
+    """Config decoding, else the decoding its evaluation recorded (a sweep's best T, else the evaluated one),
+    else the model's generation_config.json, else a fallback; the source names the first that set T.
+
+    An SSD model saved by ssd-hf carries its base model's generation_config.json, whose T is the base's
+    advice, not this model's T_eval: the source says so, so the pane never passes it off as measured.
+    """
+    from ..records import PROVENANCE_FILE
+
+    layers = [(_generation_config(spec.path), "generation_config.json"), (_recorded(results), where),
+              ({k: v for k, v in spec.decoding.items() if k in FALLBACK_DECODING and v is not None}, "config.yaml")]
+    decoding, source = dict(FALLBACK_DECODING), "fallback (nothing recorded)"
+    for values, name in layers:
+        decoding.update(values)
+        if "temperature" in values:
+            source = name
+    if source == where:
+        source = f"T_eval {'best of the sweep' if (results.get('best') or {}).get('temperature') is not None else 'as evaluated'} in {where}"
+    elif source == "generation_config.json" and os.path.isfile(os.path.join(spec.path, PROVENANCE_FILE)):
+        source = "the base model's generation_config.json: no T_eval recorded for this SSD model (run `ssd-hf eval`)"
+    elif source == "generation_config.json":
+        source = "its generation_config.json (the publisher's advice)"
+    return Decoding(float(decoding["temperature"]), int(decoding["top_k"]), float(decoding["top_p"]), source)
 
 
 def _bundled_problem_files() -> list[str]:
     """The evaluation fixtures (LCB schema, with tests) first, the plain demo prompts as a fallback."""
-    import ssd_hf
-
-    data = os.path.join(os.path.dirname(ssd_hf.__file__), "data")
+    data = os.path.join(os.path.dirname(APP_DIR), "data")
     fixtures = os.path.join(data, "lcb_fixtures")
     files = sorted(
         os.path.join(fixtures, name) for name in (os.listdir(fixtures) if os.path.isdir(fixtures) else [])
