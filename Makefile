@@ -14,7 +14,7 @@ demo: setup
 	ssd-hf demo
 
 test: setup-test
-	HF_HUB_OFFLINE=1 $(PYTHON) -m pytest -q
+	HF_HUB_OFFLINE=1 $(PYTHON) -m pytest -q -n 2 --dist loadfile
 
 lint:
 	ruff check ssd_hf tests recipes spaces_demo benchmarks

