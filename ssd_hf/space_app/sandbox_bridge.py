@@ -3,21 +3,18 @@ model's answer by the toy world's PASS rule.
 
 Both rules are the project's own (`ssd_hf.eval.extract` and `ssd_hf.eval.checking` as `ssd-hf eval` uses
 them; `ssd_hf.analysis.toy_learned.passes` as the toy's evaluation uses it), so a verdict here means what
-it means there. Generated code never runs in the Space's own process; when the sandbox is not installed
-the "Run the tests" button says so instead of running anything.
+it means there. Generated code never runs in the Space's own process; where bubblewrap cannot run (a
+Space's container may not allow it) the "Run the tests" button says so instead of running anything.
 """
 
 from __future__ import annotations
 
-import importlib
 import logging
-import re
 
 from .demo_config import Problem
 
 logger = logging.getLogger(__name__)
 
-PYTHON_BLOCK = re.compile(r"```python[^\n]*\n(.*?)```", re.DOTALL)
 VERDICT_TEXT = {
     "pass": "**pass**: every test gives the expected output",
     "fail": "**fail**: a test gave a wrong answer (checking stops at the first failing test, as LiveCodeBench does)",
@@ -41,25 +38,24 @@ def toy_verdict(completion: str) -> str:
     return f"**{verdict}** by the toy's rule ({TOY_RULE}): `{words}`"
 
 
-def _module(name: str):
-    try:
-        return importlib.import_module(name)
-    except ImportError:
-        return None
-
-
 def extract_code(completion: str) -> str | None:
-    """The last fenced code block, as the evaluator scores it (its own rule when installed)."""
-    extract = _module("ssd_hf.eval.extract")
-    if extract is not None:
-        return extract.extract_code(completion)
-    blocks = PYTHON_BLOCK.findall(completion or "")
-    return blocks[-1] if blocks else None
+    """The program the evaluator would run (LiveCodeBench's rule: the last fenced block)."""
+    from ..eval.extract import extract_code as extract
+
+    return extract(completion)
+
+
+def sandbox_problem() -> str | None:
+    """Why bubblewrap cannot run here, or None when it can."""
+    from ..eval.isolation import bwrap_problem
+
+    return bwrap_problem()
 
 
 def sandbox_status() -> str:
-    if _module("ssd_hf.eval.checking") is None:
-        return "_Test runs are off: the project's sandbox (`ssd_hf.eval.checking`) is not installed here._"
+    problem = sandbox_problem()
+    if problem is not None:
+        return f"_Test runs are off: the project's sandbox (bubblewrap) cannot run here ({problem})._"
     return ("_**Run the tests** runs the extracted code on all the problem's tests (public and private) in the "
             "project's sandbox (bubblewrap: its own read-only root, no network, CPU / memory / time limits) "
             "under LiveCodeBench's rules._")
@@ -69,11 +65,12 @@ def run_tests(problem: Problem, code: str | None) -> str:
     """Markdown verdict for `code` on the problem's tests, or why it could not run."""
     if not (code or "").strip():
         return VERDICT_TEXT["no_code"]
-    checking = _module("ssd_hf.eval.checking")
-    if checking is None:
-        return "Cannot run tests: the project's sandbox (`ssd_hf.eval.checking`) is not available in this install."
+    problem_here = sandbox_problem()
+    if problem_here is not None:  # never run model-written code without the sandbox
+        return f"Cannot run tests: the project's sandbox (bubblewrap) cannot run here ({problem_here})."
     if not problem.has_tests:
         return f"{problem.title} ships without tests, so there is nothing to run."
+    from ..eval.checking import check_candidate
     from ..eval.problems import problem_from_row
     from ..eval.sandbox import SandboxLimits
 
@@ -81,7 +78,7 @@ def run_tests(problem: Problem, code: str | None) -> str:
         checked = problem_from_row(problem.row)  # decodes private tests with the evaluator's safe unpickler
     except Exception as error:  # noqa: BLE001 - a bad fixture row is reported in the pane
         return f"Cannot read the tests of {problem.title}: {str(error).splitlines()[0] if str(error) else type(error).__name__}"
-    verdict, detail = checking.check_candidate(checked, code, SandboxLimits())
+    verdict, detail = check_candidate(checked, code, SandboxLimits(sandbox="bwrap"))
     logger.info("tests of %s: %s %s", problem.question_id, verdict, detail)
     detail = f" ({detail})" if detail else ""
     return f"{VERDICT_TEXT.get(verdict, verdict)}{detail}; {len(checked.tests)} tests."
