@@ -98,7 +98,7 @@ def resume_point(config) -> str | None:
             raise SSDError(f"--resume_from_checkpoint {value} is not a checkpoint folder; give one, or `true` for the last one.")
         return str(value)
     last = get_last_checkpoint(config.output_dir) if os.path.isdir(config.output_dir) else None
-    if last is None and value not in (None,):
+    if last is None and value is not None:  # asked for (`true`), but there is none
         logger.info("No checkpoint in %s to resume from; training from the start", config.output_dir)
     return last
 

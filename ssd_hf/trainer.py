@@ -177,8 +177,8 @@ class SSDTrainer(SFTTrainer):
 
             self.samples_repo_id = push_run_samples(self.args, self.hub_token)  # published before training
         output = super().train(*args, **kwargs)
-        self.weights_unchanged = before is not None and _probe_weights(self.model) is not None and \
-            all(a.equal(b) for a, b in zip(before, _probe_weights(self.model)))
+        after = _probe_weights(self.model)
+        self.weights_unchanged = before is not None and after is not None and all(a.equal(b) for a, b in zip(before, after))
         if self.weights_unchanged:
             logger.warning("Training left the weights as they were (learning rate 0 on every step, or no step): "
                            "the saved model equals the base model. Check max_steps, warmup_steps and learning_rate.")
