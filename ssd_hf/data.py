@@ -11,17 +11,13 @@ import json
 import logging
 import os
 
-from .errors import SSDError
+from .errors import SSDError, first_line
 from .records import SAMPLES_DATA_FILE, SamplesManifest, read_samples_manifest
 from .refs import is_local, model_key, split_revision
 
 logger = logging.getLogger(__name__)
 
 LOCAL_DATA_FORMATS = {".jsonl": "json", ".json": "json", ".parquet": "parquet", ".csv": "csv"}
-
-
-def first_line(error: BaseException) -> str:
-    return str(error).splitlines()[0] if str(error).strip() else type(error).__name__
 
 
 def load_dataset_any(ref: str, config: str | None = None, split: str = "train", revision: str | None = None):
@@ -194,11 +190,12 @@ def load_samples_dataset(ref: str, expected_base_model: str | None = None):
     local = samples_location(ref)
     dataset = normalize_samples(load_samples(local))
     manifest = read_samples_manifest(local) if os.path.isdir(local) else None
-    _warn_if_other_model(ref, dataset, manifest, expected_base_model)
+    warn_if_other_model(ref, dataset, manifest, expected_base_model)
     return dataset
 
 
-def _warn_if_other_model(ref: str, dataset, manifest: SamplesManifest | None, expected: str | None) -> None:
+def warn_if_other_model(ref: str, dataset, manifest: SamplesManifest | None, expected: str | None) -> None:
+    """SSD trains a model on its own samples: say so when the samples were drawn from another model."""
     recorded = manifest.model_id if manifest else None
     if recorded is None and len(dataset) and "model_id" in dataset.column_names:
         recorded = dataset[0]["model_id"]

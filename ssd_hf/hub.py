@@ -12,7 +12,7 @@ import logging
 import os
 import re
 
-from .errors import SSDError
+from .errors import SSDError, first_line
 from .refs import is_local, split_revision
 
 logger = logging.getLogger(__name__)
@@ -57,18 +57,14 @@ def call(action: str, function):
         raise SSDError(f"{action} needs a Hugging Face token: {LOGIN_HINT}.") from None
     except RetryError as error:  # the last attempt was transient too
         raise SSDError(f"{action} failed after {len(RETRY_DELAYS) + 1} attempts: "
-                       f"{scrub(_first_line(error.last_attempt.exception()))}") from None
+                       f"{scrub(first_line(error.last_attempt.exception()))}") from None
     except HfHubHTTPError as error:
         status = getattr(error.response, "status_code", None)
         if status in (401, 403):
             raise SSDError(f"the Hub refused {action} (HTTP {status}); {LOGIN_HINT}.") from None
-        raise SSDError(f"{action} failed: {scrub(_first_line(error))}") from None
+        raise SSDError(f"{action} failed: {scrub(first_line(error))}") from None
     except Exception as error:  # noqa: BLE001 - any other failure is one line for the user
-        raise SSDError(f"{action} failed: {scrub(_first_line(error))}") from None
-
-
-def _first_line(error: BaseException) -> str:
-    return str(error).splitlines()[0] if str(error).strip() else type(error).__name__
+        raise SSDError(f"{action} failed: {scrub(first_line(error))}") from None
 
 
 def api(token: str | None = None):

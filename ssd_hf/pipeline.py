@@ -67,20 +67,13 @@ def sample_stage(run: RunArgs):
 def check_samples_match(config, model: str) -> None:
     """`ssd-hf train` on the samples dir of this config: refuse samples drawn under other settings, naming the field."""
     from .records import read_samples_manifest
-    from .refs import model_key
+    from .sampling.stage import config_differences
 
     samples_dir = config.resolved_samples_dir()
     manifest = read_samples_manifest(samples_dir)
-    if manifest is None:
-        return
-    now = {**config.sampling_params().to_dict(), **config.prompt_options().to_dict()}
-    then = {**manifest.sampling, **manifest.prompts}
-    changed = [name for name in now if name in then and then[name] != now[name]]
-    if model_key(manifest.model_id) != model_key(model):
-        changed.insert(0, "model")
+    changed = config_differences(manifest, config, model) if manifest is not None else []
     if changed:
-        name = changed[0]
-        was, is_ = (manifest.model_id, model) if name == "model" else (then[name], now[name])
+        name, was, is_ = changed[0]
         raise SSDError(f"{samples_dir} holds samples drawn with {name} {was!r}, but this run says {is_!r}; sample again "
                        f"(`ssd-hf sample` with a new --samples_dir), or train on them as they are with "
                        f"--samples_dataset {samples_dir}.")

@@ -112,19 +112,16 @@ class SSDTrainer(SFTTrainer):
         if args.samples_dataset:
             from .data import load_samples_dataset, samples_location
 
-            samples = load_samples_dataset(args.samples_dataset, self._base_model_id)
-            location = samples_location(args.samples_dataset)
+            location = samples_location(args.samples_dataset)  # a Hub dataset is downloaded once, here
             self._samples_manifest = read_samples_manifest(location) if os.path.isdir(location) else None
-            return samples
+            return load_samples_dataset(location, self._base_model_id)
         if train_dataset is None:
             raise SSDError("SSDTrainer needs prompts or samples: pass train_dataset=... or set samples_dataset.")
-        from .data import normalize_samples, samples_format
+        from .data import normalize_samples, samples_format, warn_if_other_model
 
         if samples_format(train_dataset.column_names, train_dataset[0] if len(train_dataset) else {}) is None:
             return None
-        recorded = train_dataset[0].get("model_id") if len(train_dataset) else None
-        if recorded and recorded != self._base_model_id:
-            logger.warning("Samples were drawn from %s but the model being trained is %s", recorded, self._base_model_id)
+        warn_if_other_model("the given samples", train_dataset, None, self._base_model_id)
         return normalize_samples(train_dataset)
 
     def _training_set(self, samples: Dataset, args: SSDConfig) -> Dataset:

@@ -63,9 +63,14 @@ def complete_store(samples_dir: str, prompts: list[PromptItem], config, model_na
 
 
 def _same_config(manifest: SamplesManifest, config, model_name_or_path: str, purpose: str) -> bool:
-    return (
-        manifest.sampling == config.sampling_params().to_dict()
-        and manifest.prompts == config.prompt_options().to_dict()
-        and manifest.purpose == purpose
-        and os.path.normpath(split_revision(manifest.model_id)[0]) == os.path.normpath(split_revision(model_name_or_path)[0])
-    )
+    return manifest.purpose == purpose and not config_differences(manifest, config, model_name_or_path)
+
+
+def config_differences(manifest: SamplesManifest, config, model_name_or_path: str) -> list[tuple[str, object, object]]:
+    """(field, as recorded, as configured) for every setting in which stored samples differ from what this config
+    would draw: the model (as the store keys it, by the name given), the decoding and the prompt rendering."""
+    recorded, model = (os.path.normpath(split_revision(m)[0]) for m in (manifest.model_id, model_name_or_path))
+    found = [("model", manifest.model_id, model_name_or_path)] if recorded != model else []
+    now = {**config.sampling_params().to_dict(), **config.prompt_options().to_dict()}
+    then = {**manifest.sampling, **manifest.prompts}
+    return found + [(name, then[name], now[name]) for name in now if name in then and then[name] != now[name]]

@@ -15,6 +15,7 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from ..errors import first_line
 from .demo_config import ModelSpec
 
 logger = logging.getLogger(__name__)
@@ -139,7 +140,7 @@ class ModelSlot:
             yield text
         worker.join()
         if failure:
-            raise RuntimeError(f"generation failed: {str(failure[0]).splitlines()[0] if str(failure[0]) else type(failure[0]).__name__}")
+            raise RuntimeError(f"generation failed: {first_line(failure[0])}")
 
     def token_stats(self, messages: list[dict], completion: str) -> list[TokenStat]:
         """Per completion token: entropy, top-1 mass and lock/fork label of this model's next-token distribution.

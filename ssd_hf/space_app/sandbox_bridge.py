@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 
+from ..errors import first_line
 from .demo_config import Problem
 
 logger = logging.getLogger(__name__)
@@ -77,7 +78,7 @@ def run_tests(problem: Problem, code: str | None) -> str:
     try:
         checked = problem_from_row(problem.row)  # decodes private tests with the evaluator's safe unpickler
     except Exception as error:  # noqa: BLE001 - a bad fixture row is reported in the pane
-        return f"Cannot read the tests of {problem.title}: {str(error).splitlines()[0] if str(error) else type(error).__name__}"
+        return f"Cannot read the tests of {problem.title}: {first_line(error)}"
     verdict, detail = check_candidate(checked, code, SandboxLimits(sandbox="bwrap"))
     logger.info("tests of %s: %s %s", problem.question_id, verdict, detail)
     detail = f" ({detail})" if detail else ""
