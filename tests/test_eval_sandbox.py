@@ -54,7 +54,7 @@ def test_memory_and_output_limits():
     result = run("x = bytearray(8 * 1024 ** 3)\nprint('allocated')\n")
     assert result.status == "error" and "MemoryError" in result.stderr and "allocated" not in result.stdout
     result = run("import sys\nchunk = 'x' * (1024 * 1024)\nfor _ in range(100):\n    sys.stdout.write(chunk)\n")
-    assert result.status == "error" and len(result.stdout) <= LIMITS.output_bytes
+    assert result.status == "output_limit" and len(result.stdout) <= LIMITS.output_bytes
 
 
 def test_stdin_is_the_test_input_and_system_exit_ends_normally():

@@ -21,7 +21,7 @@ from collections import Counter
 from ..errors import SSDError
 from .generation import Generator, add_engine_arguments, engine_settings
 from .graders import GRADERS, get_grader
-from .isolation import choose_backend
+from .isolation import choose_backend, choose_layers
 from .problems import load_problems
 from .results import build_results, write_results
 from .runner import (
@@ -65,12 +65,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--heldout_start_date", default=None, help="Date window start for --heldout_problems.")
     p.add_argument("--heldout_end_date", default=None, help="Date window end for --heldout_problems.")
     p.add_argument("--timeout", type=float, default=6.0, help="Per-test wall-time limit in seconds (LCB: 6).")
-    p.add_argument("--memory_mb", type=int, default=4096, help="Address-space limit per program.")
+    p.add_argument("--memory_mb", type=int, default=4096, help="Memory limit per program: for all its processes and pages (cgroup), and per process (RLIMIT_AS).")
     p.add_argument("--workers", type=int, default=None, help="Parallel sandboxes (default: all cores).")
     p.add_argument("--grader", default="lcb", choices=sorted(GRADERS),
                    help="Whose rules judge: lcb (LiveCodeBench's official harness, default) or ml-ssd (the paper's harness).")
     p.add_argument("--sandbox", default="auto", choices=("auto", "bwrap", "fallback"),
                    help="auto: bubblewrap, else the weaker fallback with a warning; bwrap: require it; fallback: limits only.")
+    p.add_argument("--sandbox_cgroup", default="auto", choices=("auto", "off"),
+                   help="auto: a cgroup per program (memory and process limits for the whole program) where one can be "
+                        "made, else a warning; off: per-process limits only.")
     add_engine_arguments(p)
     return p
 
@@ -177,7 +180,8 @@ def run(args) -> dict:
     check_options(args)
     grader = get_grader(getattr(args, "grader", "lcb"))
     args.grader = grader.name
-    limits = SandboxLimits(timeout_s=args.timeout, memory_bytes=args.memory_mb * 1024**2, sandbox=getattr(args, "sandbox", "auto"))
+    limits = SandboxLimits(timeout_s=args.timeout, memory_bytes=args.memory_mb * 1024**2, sandbox=getattr(args, "sandbox", "auto"),
+                           cgroup=getattr(args, "sandbox_cgroup", "auto"))
     bench, problems, selection = _problems(args)
     if args.solutions and (args.model or args.sweep_temperature or args.decode_baseline):
         raise SSDError("--solutions scores given completions; drop --model/--sweep_temperature/--decode_baseline")
@@ -185,7 +189,8 @@ def run(args) -> dict:
     if _main_process():
         prepare_output(args.output)
     base_config = {"model": args.model, "model_revision": args.model_revision, "seed": args.seed,
-                   "timeout_s": args.timeout, "problem_selection": selection, "sandbox": choose_backend(limits.sandbox)}
+                   "timeout_s": args.timeout, "problem_selection": selection, "sandbox": choose_backend(limits.sandbox),
+                   "sandbox_layers": choose_layers(limits.sandbox, limits.cgroup).record()}
     if solutions is not None:
         samples = _score(problems, solutions, limits, args)
         config = {**base_config, "decoding": {"temperature": None, "top_k": None, "top_p": None, "max_new_tokens": None}}

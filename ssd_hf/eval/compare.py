@@ -5,39 +5,67 @@ counts must agree; a line matches when equal as text, or when every whitespace-s
 lines parses as a Decimal and the two lists of Decimals are equal (so `2.5` = `2.500`, `1e3` = `1000`).
 A signaling NaN makes that comparison raise, as it does upstream; the caller turns that into a verdict.
 Functional answers: lcb compares values with Python's `==` after a top-level tuple becomes a list (nested
-tuples stay tuples, so they differ from lists; numpy scalars arrive as the numbers they equal); ml-ssd
+tuples stay tuples, so they differ from lists; numpy scalars arrive as the numbers they equal, Fraction and
+Decimal answers as themselves, so `Fraction(1, 2) == 0.5` as there); ml-ssd
 compares str(answer) with str(expected) by the printed-output rule.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from decimal import Decimal, InvalidOperation
+from itertools import zip_longest
+
+from .sandbox_values import decode
 
 DIGIT_CHUNK = 4000  # under Python's default int-from-text limit (4300 digits)
 
 
-def _stripped_lines(text: str) -> list[str]:
-    return [line.strip() for line in text.strip().split("\n")]
+TOKEN = re.compile(r"\S+")
 
 
-def _decimals(line: str) -> list[Decimal] | None:
-    try:
-        return [Decimal(token) for token in line.split()]
-    except (InvalidOperation, ValueError):
-        return None
+def _lines(text: str):
+    """The lines of `text` stripped as a whole, each line stripped, without copying the whole text."""
+    start, end = len(text) - len(text.lstrip()), len(text.rstrip())
+    while True:
+        stop = text.find("\n", start, end)
+        yield text[start:end if stop < 0 else stop].strip()
+        if stop < 0:
+            return
+        start = stop + 1
+
+
+def _line_count(text: str) -> int:
+    start, end = len(text) - len(text.lstrip()), len(text.rstrip())
+    return text.count("\n", start, end) + 1
+
+
+def _same_numbers(got: str, expected: str) -> bool:
+    """Both lines' tokens as Decimals, equal pairwise. Token by token, so a line of millions of numbers is
+    never held as millions of objects: first every pair must parse (and the counts agree), then the values
+    are compared in order (where a signaling NaN raises, as upstream's list comparison does)."""
+    for pass_ in ("parse", "compare"):
+        pairs = zip_longest(TOKEN.finditer(got), TOKEN.finditer(expected))
+        for g, e in pairs:
+            if g is None or e is None:
+                return False
+            try:
+                g_num, e_num = Decimal(g.group()), Decimal(e.group())
+            except (InvalidOperation, ValueError):
+                return False
+            if pass_ == "compare" and g_num != e_num:
+                return False
+    return True
 
 
 def lines_match(got: str, expected: str) -> bool:
-    """The printed-output rule above. May raise decimal.InvalidOperation (signaling NaN)."""
-    got_lines, expected_lines = _stripped_lines(got), _stripped_lines(expected)
-    if len(got_lines) != len(expected_lines):
+    """The printed-output rule above, in memory that does not grow with the number of tokens. May raise
+    decimal.InvalidOperation (signaling NaN)."""
+    if _line_count(got) != _line_count(expected):
         return False
-    for g, e in zip(got_lines, expected_lines):
-        if g == e:
-            continue
-        g_num, e_num = _decimals(g), _decimals(e)
-        if g_num is None or e_num is None or g_num != e_num:
+    for g, e in zip(_lines(got), _lines(expected)):
+        if g != e and not _same_numbers(g, e):
             return False
     return True
 
@@ -58,45 +86,10 @@ def load_json(text: str):
     return json.loads(text, parse_int=big_int)
 
 
-class Opaque:
-    """An answer of a type we do not rebuild (the program's own class, a generator, a numpy array):
-    it equals nothing, because judging it would mean running the program's code in the evaluator."""
-
-    def __init__(self, type_name: str):
-        self.type_name = type_name
-
-    def __eq__(self, other) -> bool:
-        return False
-
-    __hash__ = object.__hash__
-
-    def __repr__(self) -> str:
-        return f"<{self.type_name}>"
-
-
 def decode_value(tagged):
-    """The runner's tagged JSON (sandbox_child.encode) back into Python values."""
-    if isinstance(tagged, list):
-        return [decode_value(v) for v in tagged]
-    if not isinstance(tagged, dict):
-        return tagged
-    (tag, payload), = tagged.items()
-    if tag == "t":
-        return tuple(decode_value(v) for v in payload)
-    if tag == "d":
-        return {decode_value(k): decode_value(v) for k, v in payload}
-    if tag in ("s", "f"):
-        items = (decode_value(v) for v in payload)
-        return set(items) if tag == "s" else frozenset(items)
-    if tag == "i":
-        return int(payload, 16)
-    if tag == "b":
-        return payload.encode("latin-1")
-    if tag == "c":
-        return complex(*payload)
-    if tag == "o":
-        return Opaque(str(payload))
-    raise ValueError(f"unknown tag {tag!r}")
+    """The runner's tagged JSON (sandbox_values.encode) back into Python values: data only, nothing of the
+    program's (an object of another type is an Opaque that equals nothing of ours)."""
+    return decode(tagged)
 
 
 def call_answer_matches(got, expected) -> bool:

