@@ -118,7 +118,7 @@ def test_functional_run_stops_at_first_failing_test():
 
 
 def test_no_temporary_files_are_left():
-    """Config, stdin and outputs are unnamed temporary files; the sandbox's /tmp is its own tmpfs."""
+    """Config and stdin are sealed in-memory files, outputs pipes; the sandbox's /tmp is its own tmpfs."""
     def ours():  # other jobs may use the same temporary folder meanwhile
         return {n for n in os.listdir(tempfile.gettempdir()) if n.startswith(("ssd-sandbox", "ssd-leftover"))}
 
@@ -169,3 +169,39 @@ def test_missing_bwrap_is_one_warning_or_one_error(tmp_path):
     assert len([line for line in fallback.stderr.splitlines() if "WITHOUT isolation" in line]) == 1
     results = json.loads((tmp_path / "b" / "results.json").read_text())
     assert results["config"]["sandbox"] == "fallback" and [s["verdict"] for s in results["samples"]] == ["pass"]
+
+
+def test_without_a_cgroup_one_warning_and_the_per_process_limits_hold(caplog):
+    """The no-cgroup path (a machine where none can be made, or --sandbox_cgroup off): one warning line, and
+    RLIMIT_AS still stops a single process's 8 GB allocation."""
+    from ssd_hf.eval.isolation import choose_layers
+
+    choose_layers.cache_clear()
+    limits = SandboxLimits(timeout_s=2.0, cgroup="off")
+    with caplog.at_level(logging.WARNING, logger="ssd_hf"):
+        result = run("x = bytearray(8 * 1024 ** 3)\nprint('allocated')\n", limits=limits)
+        run("print(1)\n", limits=limits)
+    warnings = [r.getMessage() for r in caplog.records if "no cgroup" in r.getMessage()]
+    assert len(warnings) == 1 and "RLIMIT_AS" in warnings[0]
+    assert result.status == "error" and "MemoryError" in result.stderr
+
+
+def test_a_sandbox_that_will_not_start_is_no_verdict_and_a_rerun_judges_it(tmp_path, caplog):
+    """Fail closed: a sandbox that cannot start gives `unjudged`, which is stored nowhere and counted in no
+    score; the same evaluation run again judges those samples."""
+    from ssd_hf.eval.results import build_results
+    from ssd_hf.eval.runner import score_completions
+    from ssd_hf.eval.verdict_store import VerdictStore
+
+    problems = [_functional("fx_two_sum")]
+    items = [{"question_id": "fx_two_sum", "sample_index": 0, "completion": "```python\n" + TWO_SUM.replace("SLEEP", "0") + "```"}]
+    broken = SandboxLimits(timeout_s=2.0, startup_s=0.0)
+    with caplog.at_level(logging.WARNING):
+        first = score_completions(problems, items, broken, workers=1, show_progress=False, store=VerdictStore(str(tmp_path)))
+    assert [r["verdict"] for r in first] == ["unjudged"]
+    assert any("could not be judged" in r.getMessage() for r in caplog.records)
+    results = build_results("custom", {}, problems, first)
+    assert results["config"]["unjudged_samples"] == 1 and results["problems"][0]["n"] == 0
+    second = score_completions(problems, items, SandboxLimits(timeout_s=2.0), workers=1, show_progress=False,
+                               store=VerdictStore(str(tmp_path)))
+    assert [r["verdict"] for r in second] == ["pass"]
