@@ -16,6 +16,7 @@ score_completions, with the verdict store as the CLI uses it when the tree has o
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import os
 import platform
@@ -46,7 +47,9 @@ def _overhead(repeats: int = 15) -> dict:
     total, startup, extra = [], [], []
     for _ in range(repeats):
         start = time.perf_counter()
-        with sandbox.Sandbox({"mode": "stdin", "program": "pass", "rules": LCB.rules}, limits, keep_stdout=False) as box:
+        old_style = "keep_stdout" in inspect.signature(sandbox.Sandbox).parameters  # before pipes (issue 21)
+        with sandbox.Sandbox({"mode": "stdin", "program": "pass", "rules": LCB.rules}, limits,
+                             **({"keep_stdout": False} if old_style else {})) as box:
             box.wait_ready()
             startup.append(box.ready_at - box.started_at)
             assert box.run_test(0, b"", 5).status == "ok"

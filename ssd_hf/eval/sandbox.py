@@ -180,6 +180,9 @@ class Sandbox:
         layers = choose_layers(self.limits.sandbox, self.limits.cgroup)
         try:
             self._start(layers)
+        except OSError as exc:  # no cgroup, no process, no descriptor: the machine's trouble, not the program's
+            self.__exit__()
+            raise SandboxStartError(f"the sandbox could not be started: {exc}") from None
         except BaseException:
             self.__exit__()
             raise
