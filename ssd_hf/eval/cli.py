@@ -270,4 +270,8 @@ def main(argv: list[str]) -> int:
     path = write_results(results, args.output)
     print(summary(results))  # the CLI's summary table
     print(f"results: {path}")
+    unjudged = results["config"].get("unjudged_samples", 0)
+    if unjudged:  # fail closed: an incomplete evaluation is not a success
+        print(f"incomplete: {unjudged} samples could not be judged (the sandbox would not start); rerun the same command")
+        return 1
     return 0
