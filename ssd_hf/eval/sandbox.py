@@ -268,7 +268,7 @@ class Sandbox:
         ProtocolError for a line longer than `max_bytes`."""
         while b"\n" not in self._buf:
             if len(self._buf) > max_bytes:
-                raise ProtocolError(f"an answer over {max_bytes} bytes")
+                raise ProtocolError(f"an answer over {max_bytes} bytes, longer than a right one could be")
             ready, _late = self._pump(deadline)
             if not ready:
                 return None
@@ -283,7 +283,7 @@ class Sandbox:
             self._buf += chunk
         line, _, rest = self._buf.partition(b"\n")
         if len(line) > max_bytes:
-            raise ProtocolError(f"an answer over {max_bytes} bytes")
+            raise ProtocolError(f"an answer over {max_bytes} bytes, longer than a right one could be")
         self._buf = bytearray(rest)
         return bytes(line)
 
@@ -295,9 +295,9 @@ class Sandbox:
         try:
             message = json.loads(line)
         except (ValueError, RecursionError):
-            raise ProtocolError("an unreadable line on the judge's channel") from None
+            raise ProtocolError("an unreadable line on the judge's channel (the program wrote there)") from None
         if not isinstance(message, dict):
-            raise ProtocolError("an unreadable line on the judge's channel")
+            raise ProtocolError("an unreadable line on the judge's channel (the program wrote there)")
         return message
 
     def wait_ready(self) -> None:
