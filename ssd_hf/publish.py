@@ -12,9 +12,11 @@ import os
 
 from .errors import SSDError
 from .records import (
+    EVAL_DIR,
     PROVENANCE_FILE,
     PUBLISHED_MANIFEST,
     EvalResults,
+    model_results_path,
     read_provenance,
     read_results,
     read_samples_manifest,
@@ -32,6 +34,7 @@ RESULTS_PLOT_PATH = "assets/results.png"
 MODEL_IGNORE_PATTERNS = [
     "checkpoint-*", ".*", "*/.*", "runs/*", "wandb/*", "*__pycache__*", "README.md",
     "training_args.bin", "optimizer.pt", "scheduler.pt", "rng_state*.pth", "trainer_state.json",
+    f"{EVAL_DIR}/*",  # the evaluation folder (generations, verdicts): its results go up as results/*.json
 ]
 
 
@@ -111,6 +114,17 @@ def load_results(results) -> list[EvalResults]:
     return loaded
 
 
+def model_folder_results(model_dir: str) -> list[str]:
+    """The results a model folder carries (`<model>/eval/results.json`), with its base model's when the base is a
+    local folder evaluated the same way: what `ssd-hf card` and `push model` show without `--results`."""
+    found = [model_results_path(model_dir)]
+    provenance = read_provenance(model_dir)
+    base = provenance.base_model if provenance else None
+    if base and os.path.isdir(base) and os.path.abspath(base) != os.path.abspath(model_dir):
+        found.append(model_results_path(base))
+    return [path for path in found if path]
+
+
 def results_name(result: EvalResults) -> str:
     """Stable file name for a results JSON inside the model repo."""
     model = str(result.model or "model").rstrip("/").split("/")[-1] or "model"
@@ -125,7 +139,8 @@ def push_model(model_dir: str, repo_id: str, private: bool = False, token: str |
                samples_repo_id: str | None = None) -> str:
     """Push a trained adapter or full model with its model card; return the commit URL.
 
-    `samples_repo_id` names the Hub dataset the local samples were pushed to, for the card's `datasets`.
+    `samples_repo_id` names the Hub dataset the local samples were pushed to, for the card's `datasets`;
+    `results` None means the results the folder carries (`model_folder_results`).
     """
     from . import cards, hub
 
@@ -135,7 +150,7 @@ def push_model(model_dir: str, repo_id: str, private: bool = False, token: str |
     if provenance is not None:
         provenance = _public_provenance(provenance, samples_repo_id)
         files[PROVENANCE_FILE] = to_json(provenance).encode()
-    loaded = sorted(load_results(results), key=results_name)
+    loaded = sorted(load_results(model_folder_results(model_dir) if results is None else results), key=results_name)
     files.update({results_name(r): _results_json(r) for r in loaded})
     files["README.md"] = cards.render_model_card(model_dir, loaded or None, repo_id, samples_repo_id).encode()
     plot = cards.results_plot_png(loaded) if loaded else None
@@ -205,8 +220,9 @@ def push_run_samples(config, token: str | None) -> str | None:
 
 def push_run_model(config, token: str | None, samples_repo_id: str | None = None) -> str:
     """push_to_hub=True, once the model is saved in `output_dir`: push it with its card; return the commit URL."""
+    # The run evaluates (and pushes results) after this: an eval/ left by an earlier run is not this model's.
     return push_model(config.output_dir, run_repo_id(config), private=bool(config.hub_private_repo), token=token,
-                      samples_repo_id=samples_repo_id)
+                      results=[], samples_repo_id=samples_repo_id)
 
 
 def push_space(folder: str, repo_id: str, private: bool = False, token: str | None = None,

@@ -18,7 +18,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--repo_id", required=True, help="target repo, e.g. me/qwen3-4b-ssd")
     parser.add_argument("--private", action="store_true", help="create the repo as private")
     parser.add_argument("--revision", default=None, help="branch to push samples to (default main)")
-    parser.add_argument("--results", action="append", default=[], help="results JSON to include with `push model`")
+    parser.add_argument("--results", action="append", default=[], help="results JSON to include with `push model` "
+                        "(default: the folder's eval/results.json, and a local base model's)")
     parser.add_argument("--token", default=None, help="Hub token (default: HF_TOKEN or `hf auth login`)")
     return parser
 
@@ -29,7 +30,7 @@ def main(argv: list[str]) -> int:
     if args.kind == "samples":
         url = publish.push_samples(args.path, args.repo_id, private=args.private, token=args.token, revision=args.revision)
     elif args.kind == "model":
-        url = publish.push_model(args.path, args.repo_id, private=args.private, token=args.token, results=args.results)
+        url = publish.push_model(args.path, args.repo_id, private=args.private, token=args.token, results=args.results or None)
     else:
         url = publish.push_results(args.path, args.repo_id, token=args.token)
     logger.info("Pushed %s to %s", args.kind, url)
