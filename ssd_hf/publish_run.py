@@ -48,7 +48,7 @@ def push_run(output_dir: str, repo_id: str | None = None, collection: str | None
              space_dir: str | None = None, space_repo: str | None = None) -> PushedRun:
     """Push a finished run folder (model, samples, eval/results.json, extra `results`) and gather it."""
     from . import hub
-    from .publish import model_folder_results, push_model, push_samples, push_space
+    from .publish import load_results, model_folder_results, push_model, push_samples, push_space
     from .traces import traces_repo_for
 
     if not os.path.isfile(os.path.join(output_dir, PROVENANCE_FILE)):
@@ -57,8 +57,10 @@ def push_run(output_dir: str, repo_id: str | None = None, collection: str | None
         raise SSDError("--space_dir and --space_repo go together: assemble with `ssd-hf space push --output_dir DIR`, "
                        "then pass both.")
     model_repo = hub.owned_repo_id(repo_id or os.path.basename(os.path.abspath(output_dir)), token, "pushing the run")
-    pushed = PushedRun(model=model_repo, traces=hub.owned_repo_id(traces_repo or traces_repo_for(model_repo), token,
-                                                                   "pushing the run"))
+    evaluated = load_results(model_folder_results(output_dir) + list(results or []))
+    pushed = PushedRun(model=model_repo)
+    if any(result.samples for result in evaluated):  # a traces dataset only where samples were judged
+        pushed.traces = hub.owned_repo_id(traces_repo or traces_repo_for(model_repo), token, "pushing the run")
     if collection:
         found = hub.collection(collection, token, private, description=f"SSD run: {model_repo}")
         pushed.collection_slug, pushed.collection_url = found.slug, found.url
@@ -70,11 +72,8 @@ def push_run(output_dir: str, repo_id: str | None = None, collection: str | None
              "space_repo": pushed.space, "collection_url": pushed.collection_url}
     if local_samples:
         push_samples(local_samples, pushed.samples, private=private, token=token, links=links)
-    evaluated = model_folder_results(output_dir) + list(results or [])
     push_model(output_dir, model_repo, private=private, token=token, results=evaluated, samples_repo_id=pushed.samples,
                traces_repo=pushed.traces, links=links)
-    if not evaluated:
-        pushed.traces = None
     if space_dir:
         push_space(space_dir, pushed.space, private=private, token=token)
     pushed.items = _items(pushed)
