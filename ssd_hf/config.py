@@ -126,7 +126,9 @@ class SSDConfig(SFTConfig, SSDSettings):
         return self.samples_dir or os.path.join(self.output_dir or ".", "samples")
 
     def resolved_eval_dir(self) -> str:
-        return self.eval_output_dir or os.path.join(self.output_dir or ".", "eval")
+        from .records import model_eval_dir
+
+        return self.eval_output_dir or model_eval_dir(self.output_dir or ".")
 
     def resolved_engine(self) -> str:
         return resolve_engine(self.engine)

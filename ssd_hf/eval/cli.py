@@ -46,7 +46,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--benchmark", default=None, help="lcb-v6 (default), lcb-v5-heldout, humaneval, or custom (with --problems).")
     p.add_argument("--problems", default=None, help="LCB-schema JSONL file, 'fixtures', or a release name (release_v6, v5 ...).")
     p.add_argument("--solutions", default=None, help="JSONL of {question_id|task_id, completion} to score without a model.")
-    p.add_argument("--output", default="eval_results", help="Directory for results.json and cached generations.")
+    p.add_argument("--output", default=None, help="Directory for results.json and cached generations (default: "
+                   "<model>/eval for a local model folder, where `ssd-hf card`, push and the Space look; else eval_results).")
     p.add_argument("--start_date", default=None, help="Keep problems with contest_date >= this (YYYY-MM-DD).")
     p.add_argument("--end_date", default=None, help="Keep problems with contest_date <= this (YYYY-MM-DD).")
     p.add_argument("--release", default=None, help="LiveCodeBench release file set (release_v6 ...).")
@@ -175,9 +176,17 @@ def _sweep(gen, args, problems, grid, bench, config, limits, tag):
     return points, _share(best)
 
 
+def default_output(model: str | None) -> str:
+    """A local model folder's evaluation goes beside it (records.model_eval_dir); anything else to ./eval_results."""
+    from ..records import model_eval_dir
+
+    return model_eval_dir(model) if model and os.path.isdir(model) else "eval_results"
+
+
 def run(args) -> dict:
     """Check everything, then generate (if asked) and score; returns the results dict (not yet written)."""
     check_options(args)
+    args.output = args.output or default_output(args.model)
     grader = get_grader(getattr(args, "grader", "lcb"))
     args.grader = grader.name
     limits = SandboxLimits(timeout_s=args.timeout, memory_bytes=args.memory_mb * 1024**2, sandbox=getattr(args, "sandbox", "auto"),
