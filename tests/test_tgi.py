@@ -88,3 +88,22 @@ def test_validation_error_stops_at_once_with_one_line(tgi, tiny_qwen3, tmp_path)
 def test_prompt_too_long_for_the_server_is_skipped(tgi, tiny_qwen3, tmp_path):
     prompts, dataset = sample(tgi, tiny_qwen3, tmp_path, ["Print 1.", "Print this: " + "x y " * 600])
     assert dataset.num_rows == 1 and tgi.answered[422] == 1 and tgi.violations == []
+
+
+def test_a_template_that_starts_with_bos_reaches_tgi_with_one(tiny_qwen3, tmp_path):
+    """Llama 3's case: the chat template writes the BOS and the tokenizer adds one too, as TGI's /generate does."""
+    from tokenizers import processors
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_qwen3)
+    tokenizer.add_special_tokens({"bos_token": "<|begin_of_text|>"})
+    tokenizer._tokenizer.post_processor = processors.TemplateProcessing(
+        single="<|begin_of_text|> $A", special_tokens=[("<|begin_of_text|>", tokenizer.bos_token_id)])
+    tokenizer.chat_template = "{{ bos_token }}" + tokenizer.chat_template
+    folder = str(tmp_path / "bos-tokenizer")
+    tokenizer.save_pretrained(folder)
+    with TGIServer(folder) as server:
+        prompts, dataset = sample(server, folder, tmp_path, ["Print 1.", "Print 2."])
+    for row in dataset:
+        assert row["prompt_token_ids"].count(tokenizer.bos_token_id) == 1
+        assert row["prompt_token_ids"] == server.issued[row["seed"]].prompt_ids
