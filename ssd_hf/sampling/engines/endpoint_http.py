@@ -1,8 +1,8 @@
 """HTTP for the endpoint engine: the client, the token, and what a failed request means.
 
-Every failure becomes a `RetriableError` (timeouts, dropped connections, 429 and 5xx: worth another try,
-maybe on another server) or a `PermanentError` (a bad parameter, a wrong token, an unknown route: stop
-and say so). Nothing here ever puts the token in a message.
+Every failure becomes a `RetriableError` (timeouts, dropped connections, 429, TGI's 424 and 5xx: worth
+another try, maybe on another server) or a `PermanentError` (a bad parameter, a wrong token, an unknown
+route: stop and say so). Nothing here ever puts the token in a message.
 """
 
 from __future__ import annotations
@@ -85,10 +85,13 @@ class PermanentError(Exception):
 def classify(error: BaseException, url: str) -> Exception:
     """Turn a client exception into RetriableError or PermanentError (never containing the token)."""
     import httpx2
-    from huggingface_hub.errors import HfHubHTTPError, InferenceTimeoutError
+    from huggingface_hub.errors import HfHubHTTPError, InferenceTimeoutError, TextGenerationError
 
     if isinstance(error, (RetriableError, PermanentError)):
         return error
+    cause = error.__cause__  # the hub client turns TGI's error answers into TextGenerationError from the HTTP error
+    if isinstance(error, TextGenerationError) and isinstance(cause, HfHubHTTPError) and cause.response is not None:
+        return _classify_status(cause.response, url)
     if isinstance(error, InferenceTimeoutError):
         connect = isinstance(error.__cause__, (httpx2.ConnectTimeout, httpx2.PoolTimeout))
         return RetriableError(f"{url}: timed out", connect=connect, kind="timeouts")
@@ -111,7 +114,7 @@ def _classify_status(response, url: str) -> Exception:
         body = response.text[:500]
     except Exception:  # noqa: BLE001 - a streamed body that was not read
         body = ""
-    if status in (408, 425, 429) or status >= 500:
+    if status in (408, 424, 425, 429) or status >= 500:  # 424: TGI's "Request failed during generation"
         return RetriableError(f"{url}: HTTP {status}", kind=f"HTTP {status}")
     return PermanentError(f"{url} answered HTTP {status}: {short_reason(body)}", status=status, body=body)
 
