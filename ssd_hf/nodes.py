@@ -25,8 +25,8 @@ from .errors import SSDError, first_line
 
 logger = logging.getLogger(__name__)
 
-BEAT_S = 5.0  # how often each rank says it is alive
-SILENT_S = 60.0  # a rank not heard from this long has died (killed, or its node went down)
+SILENT_S = float(os.environ.get("SSD_HF_PEER_TIMEOUT", "60"))  # a rank not heard from this long has died
+BEAT_S = min(5.0, SILENT_S / 4)  # how often each rank says it is alive
 WAIT_LOG_S = 120.0  # a wait names whom it waits for this often
 CHUNK_BYTES = 4 << 20  # records per gather/broadcast round, at most about this many bytes
 PROBE_FILE = ".ssd-shared-{token}"
