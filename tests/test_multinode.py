@@ -150,7 +150,7 @@ def test_a_node_without_the_samples_is_one_line_at_start(tiny_qwen3, tmp_path):
     started = time.monotonic()
     results = finish(start_nodes(folders, ["train", "--model_name_or_path", tiny_qwen3, "--samples_dataset",
                                            "samples.jsonl", "--output_dir", "out"], free_port()), timeout=120)
-    assert time.monotonic() - started < 60
+    assert time.monotonic() - started < 90  # start-up (imports) included: ~50 s on 2 busy cores; the check itself is instant
     for code, log in results:
         assert code != 0
         lines = [line for line in log.splitlines() if "ssd-hf train: error:" in line]
