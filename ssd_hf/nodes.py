@@ -10,6 +10,7 @@ whom it waits for; a rank's error, or a rank that stops answering for a minute, 
 
 from __future__ import annotations
 
+import atexit
 import json
 import logging
 import os
@@ -86,6 +87,14 @@ def start() -> None:
     local = os.environ.get("LOCAL_RANK", "0")
     _launch.store.set(f"ssd/host/{_launch.rank}", f"{socket.gethostname()}|{local}")
     threading.Thread(target=_watch, args=(_launch,), name="ssd-hf-watch", daemon=True).start()
+    atexit.register(finish)  # a script's rank that ends is not mistaken for a silent one (the CLI says it sooner)
+    previous = sys.excepthook
+
+    def report_then_print(kind, error, trace):  # a script's rank that dies of an error tells the others
+        report_failure(error)
+        previous(kind, error, trace)
+
+    sys.excepthook = report_then_print
 
 
 def host(rank: int) -> str:
