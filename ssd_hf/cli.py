@@ -67,21 +67,38 @@ def main(argv: list[str] | None = None, default_config: str | None = None) -> in
     verbose = "--verbose" in rest
     rest = [arg for arg in rest if arg != "--verbose"]
     setup_logging(verbose)
-    module_name, function_name, _ = COMMANDS[command]
     try:
-        function = getattr(importlib.import_module(module_name), function_name)
-        if default_config is not None:
-            return int(function(rest, default_config=default_config) or 0)
-        return int(function(rest) or 0)
+        return run_command(command, rest, default_config)
     except SSDError as error:
         print(f"ssd-hf {command}: error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
+        from . import nodes
+
+        if nodes.peer_error():  # another rank of the launch failed or went silent; the watcher stopped this one
+            print(f"ssd-hf {command}: error: {nodes.peer_error()}", file=sys.stderr)
+            return 2
         print(f"ssd-hf {command}: interrupted; rerun the same command to resume.", file=sys.stderr)
         return 130
     except BrokenPipeError:  # `ssd-hf sample --help | head`: the reader left; nothing is wrong
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+
+
+def run_command(command: str, rest: list[str], default_config: str | None) -> int:
+    """One sub-command; under a launch of several ranks, an error here is what the other ranks report."""
+    from . import nodes
+
+    module_name, function_name, _ = COMMANDS[command]
+    try:
+        function = getattr(importlib.import_module(module_name), function_name)
+        code = function(rest, default_config=default_config) if default_config is not None else function(rest)
+    except BaseException as error:
+        if not isinstance(error, KeyboardInterrupt) or not nodes.peer_error():
+            nodes.report_failure(error)
+        raise
+    nodes.finish()
+    return int(code or 0)
 
 
 if __name__ == "__main__":

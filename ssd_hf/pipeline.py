@@ -9,13 +9,17 @@ launch` every process runs every stage: sampling and evaluation shard their requ
 from __future__ import annotations
 
 import gc
+import json
 import logging
 import os
+import re
 from dataclasses import dataclass
 
+from . import nodes
 from .args import RunArgs
 from .errors import SSDError
 from .records import PromptPool
+from .refs import split_revision
 
 logger = logging.getLogger(__name__)
 
@@ -91,9 +95,50 @@ def resume_point(config) -> str | None:
             raise SSDError(f"--resume_from_checkpoint {value} is not a checkpoint folder; give one, or `true` for the last one.")
         return str(value)
     last = get_last_checkpoint(config.output_dir) if os.path.isdir(config.output_dir) else None
+    if nodes.active():
+        last = common_checkpoint(config.output_dir, last)
     if last is None and value is not None:  # asked for (`true`), but there is none
         logger.info("No checkpoint in %s to resume from; training from the start", config.output_dir)
     return last
+
+
+def common_checkpoint(output_dir: str, last: str | None) -> str | None:
+    """The last checkpoint every rank holds (node-local output folders: a node killed mid-save may lack the newest)."""
+    from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
+
+    here = sorted(name for name in (os.listdir(output_dir) if os.path.isdir(output_dir) else [])
+                  if re.fullmatch(rf"{PREFIX_CHECKPOINT_DIR}-\d+", name) and os.path.isdir(os.path.join(output_dir, name)))
+    held = [set(json.loads(v)) for v in nodes.sync("checkpoints", json.dumps(here), doing="listing checkpoints").values()]
+    common = set.intersection(*held)
+    chosen = max(common, key=lambda name: int(name.rsplit("-", 1)[1])) if common else None
+    if chosen != (os.path.basename(last) if last else None):
+        logger.info("Resuming from %s, the last checkpoint every node holds", chosen or "the start")
+    return os.path.join(output_dir, chosen) if chosen else None
+
+
+def check_storage(run: RunArgs) -> None:
+    """Several ranks: inputs on some nodes only are one line at start; a node-local output folder makes every
+    node save the model and its checkpoints (`save_on_each_node`), so each node resumes and evaluates its own."""
+    config = run.config
+    if not nodes.active():
+        return
+    sampling = config.run_sample and not config.samples_dataset
+    inputs = {"--model_name_or_path": run.model.model_name_or_path, "--samples_dataset": config.samples_dataset,
+              "--dataset_name": run.script.dataset_name if sampling else None,
+              "--resume_from_checkpoint": config.resume_from_checkpoint}
+    nodes.require_everywhere({flag: split_revision(path)[0] for flag, path in inputs.items()
+                              if isinstance(path, str) and path.lower() not in ("true", "false")})
+    lines = []
+    if sampling:
+        samples = nodes.storage(config.resolved_samples_dir())
+        lines.append(f"samples {samples.folder}: " + ("shared by every node" if samples.shared else
+                     "node-local; samples travel to the main process, every node keeps its own and the merged set"))
+    output = nodes.storage(config.output_dir)
+    lines.append(f"output {output.folder}: " + ("shared by every node" if output.shared else
+                 "node-local; every node saves the model and its checkpoints, the main process cards and results"))
+    if not output.shared:
+        config.save_on_each_node = True
+    logger.info("Storage: %s", "; ".join(lines))
 
 
 def train_stage(run: RunArgs, samples=None, produced: Produced | None = None) -> Produced:
@@ -114,7 +159,7 @@ def train_stage(run: RunArgs, samples=None, produced: Produced | None = None) ->
         logger.info("Resuming training from %s", checkpoint)
     trainer.train(resume_from_checkpoint=checkpoint)
     trainer.save_model(config.output_dir)
-    if trainer.accelerator.is_main_process:
+    if trainer.args.should_save:  # the main process, or each node's first under save_on_each_node
         trainer.processing_class.save_pretrained(config.output_dir)
     produced.model_dir, produced.adapter = config.output_dir, trainer.is_adapter
     produced.unchanged = trainer.weights_unchanged
@@ -155,6 +200,7 @@ def eval_stage(run: RunArgs, model_dir: str, produced: Produced) -> Produced:
 def run_stages(run: RunArgs) -> Produced:
     """Sample -> train -> evaluate -> push, as the config says; returns what was produced."""
     config, produced, samples = run.config, Produced(), None
+    check_storage(run)
     if config.run_sample and config.samples_dataset:
         logger.info("samples_dataset is set (%s): training on it, not sampling", config.samples_dataset)
     elif config.run_sample:

@@ -205,6 +205,19 @@ class SSDTrainer(SFTTrainer):
         super().save_model(output_dir, _internal_call)
         self._write_ssd_card(output_dir or self.args.output_dir)
 
+    def _save(self, output_dir: str | None = None, state_dict=None) -> None:
+        """Each node's first rank writes its own copy under `save_on_each_node` (node-local output folders):
+        transformers 5 writes a model's weights on global rank 0 only once torch.distributed is up."""
+        model = self.accelerator.unwrap_model(self.model, keep_torch_compile=False)
+        own_copy = self.args.save_on_each_node and self.args.should_save and not self.is_world_process_zero()
+        if not own_copy or not hasattr(model, "should_save_on_this_rank"):
+            return super()._save(output_dir, state_dict)
+        model.should_save_on_this_rank = lambda is_main_process: is_main_process
+        try:
+            return super()._save(output_dir, state_dict)
+        finally:
+            del model.should_save_on_this_rank
+
     def create_model_card(self, model_name: str | None = None, dataset_name: str | None = None, tags=None):
         """The SSD card, written from the recorded provenance, instead of TRL's generic one."""
         self._write_ssd_card(self.args.output_dir)
