@@ -79,9 +79,11 @@ def check_samples_match(config, model: str) -> None:
                        f"--samples_dataset {samples_dir}.")
 
 
-def resume_point(config) -> str | None:
-    """The checkpoint to continue from: the one named, or (default, or `true`) the last in output_dir; `false`: none."""
-    from transformers.trainer_utils import get_last_checkpoint
+def resume_point(config, main_process: bool = True) -> str | None:
+    """The checkpoint to continue from: the one named, or (default, or `true`) the newest whole one in output_dir
+    (newer half-written ones, from a save that was interrupted, are named and removed by the main process);
+    `false`: none."""
+    from .checkpoints import check_resumable, last_whole_checkpoint
 
     value = config.resume_from_checkpoint
     if isinstance(value, str) and value.lower() in ("false", "no", "none"):
@@ -89,8 +91,9 @@ def resume_point(config) -> str | None:
     if value not in (None, True) and not (isinstance(value, str) and value.lower() == "true"):
         if not os.path.isdir(str(value)):
             raise SSDError(f"--resume_from_checkpoint {value} is not a checkpoint folder; give one, or `true` for the last one.")
+        check_resumable(str(value))
         return str(value)
-    last = get_last_checkpoint(config.output_dir) if os.path.isdir(config.output_dir) else None
+    last = last_whole_checkpoint(config.output_dir, remove=main_process)
     if last is None and value is not None:  # asked for (`true`), but there is none
         logger.info("No checkpoint in %s to resume from; training from the start", config.output_dir)
     return last
@@ -109,13 +112,11 @@ def train_stage(run: RunArgs, samples=None, produced: Produced | None = None) ->
         samples = load_samples(config.resolved_samples_dir())
     trainer = SSDTrainer(model=run.model.model_name_or_path, args=config, train_dataset=samples,
                          peft_config=get_peft_config(run.model))
-    checkpoint = resume_point(config)
+    checkpoint = resume_point(config, trainer.accelerator.is_main_process)
     if checkpoint:
         logger.info("Resuming training from %s", checkpoint)
     trainer.train(resume_from_checkpoint=checkpoint)
-    trainer.save_model(config.output_dir)
-    if trainer.accelerator.is_main_process:
-        trainer.processing_class.save_pretrained(config.output_dir)
+    trainer.save_final(config.output_dir)
     produced.model_dir, produced.adapter = config.output_dir, trainer.is_adapter
     produced.unchanged = trainer.weights_unchanged
     produced.num_train_records, produced.resumed_from = trainer.train_dataset.num_rows, checkpoint
