@@ -110,8 +110,16 @@ def train_stage(run: RunArgs, samples=None, produced: Produced | None = None) ->
     if samples is None and not config.samples_dataset:
         check_samples_match(config, run.model.model_name_or_path)
         samples = load_samples(config.resolved_samples_dir())
-    trainer = SSDTrainer(model=run.model.model_name_or_path, args=config, train_dataset=samples,
-                         peft_config=get_peft_config(run.model))
+    try:
+        trainer = SSDTrainer(model=run.model.model_name_or_path, args=config, train_dataset=samples,
+                             peft_config=get_peft_config(run.model))
+    except ValueError as error:  # peft: a LoRA target module the model does not have
+        if "not found in the base model" not in str(error) and "Target modules" not in str(error):
+            raise
+        targets = run.model.lora_target_modules
+        targets = " ".join(targets) if isinstance(targets, (list, tuple)) else targets
+        raise SSDError(f"--lora_target_modules {targets} match no module of "
+                       f"{run.model.model_name_or_path}; name its linear layers (e.g. q_proj v_proj) or all-linear.") from None
     checkpoint = resume_point(config, trainer.accelerator.is_main_process)
     if checkpoint:
         logger.info("Resuming training from %s", checkpoint)
@@ -153,9 +161,38 @@ def eval_stage(run: RunArgs, model_dir: str, produced: Produced) -> Produced:
     return produced
 
 
+def check_run(run: RunArgs) -> None:
+    """What can be told before any model loads: a stage to run, a model that exists, samples that match the flags."""
+    from .inputs import check_model_ref
+
+    config = run.config
+    if not (config.run_sample or config.run_train or config.run_eval):
+        raise SSDError("every stage is off (run_sample, run_train and run_eval are all false); turn one on, e.g. "
+                       "--run_sample true.")
+    check_model_ref(run.model.model_name_or_path, run.model.model_revision)
+    if config.samples_dataset and (config.run_train or config.run_sample):
+        check_samples_dataset_flags(run)
+
+
+def check_samples_dataset_flags(run: RunArgs) -> None:
+    """A sampling flag given with --samples_dataset that the samples were not drawn with would be ignored: refuse."""
+    from .data import samples_location
+    from .records import read_samples_manifest
+    from .sampling.stage import config_differences
+
+    location = samples_location(run.config.samples_dataset)
+    manifest = read_samples_manifest(location) if os.path.isdir(location) else None
+    changed = config_differences(manifest, run.config, run.model.model_name_or_path) if manifest else []
+    for name, was, is_ in changed:
+        if name in run.explicit and name in ("temperature", "top_k", "top_p", "max_new_tokens"):
+            raise SSDError(f"--{name} {is_} conflicts with --samples_dataset {run.config.samples_dataset}, drawn with "
+                           f"{name} {was}; drop --{name} (it only applies to new samples), or sample again.")
+
+
 def run_stages(run: RunArgs) -> Produced:
     """Sample -> train -> evaluate -> push, as the config says; returns what was produced."""
     config, produced, samples = run.config, Produced(), None
+    check_run(run)
     if config.run_sample and config.samples_dataset:
         logger.info("samples_dataset is set (%s): training on it, not sampling", config.samples_dataset)
     elif config.run_sample:

@@ -188,6 +188,8 @@ def run(args) -> dict:
                    "timeout_s": args.timeout, "problem_selection": selection, "sandbox": choose_backend(limits.sandbox)}
     if solutions is not None:
         samples = _score(problems, solutions, limits, args)
+        if samples is None:  # another rank judges and writes
+            return None
         config = {**base_config, "decoding": {"temperature": None, "top_k": None, "top_p": None, "max_new_tokens": None}}
         results = build_results(bench, config, problems, samples, args.seed, grader.record())
         missing = results["config"]["problems_without_solutions"]
@@ -196,6 +198,9 @@ def run(args) -> dict:
         return results
     if not args.model:
         raise SSDError("nothing to evaluate; pass --model to generate or --solutions to score given completions")
+    from ..inputs import check_model_ref
+
+    check_model_ref(args.model, args.model_revision, flag="--model")
     from ..records import DEFAULT_SYSTEM_PROMPT, PromptOptions
 
     options = PromptOptions(system_prompt=DEFAULT_SYSTEM_PROMPT if args.system_prompt is None else (args.system_prompt or None),
