@@ -144,6 +144,9 @@ def load_samples(path: str):
             chosen = next((f for f in top if f.endswith(".jsonl")), top[0])
             return _load_local_file(os.path.join(path, chosen))
         raise SSDError(f"{path} has no finished samples dataset (missing {SAMPLES_DATA_FILE}); run `ssd-hf sample` first.")
+    if not os.path.exists(path):
+        raise SSDError(f"{path} does not exist; run `ssd-hf sample` first (with the same --output_dir or "
+                       "--samples_dir), or pass --samples_dataset.")
     if path.endswith((".parquet", ".jsonl", ".json")):
         return _load_local_file(path)
     raise SSDError(f"cannot read samples from {path}; give a samples directory, .parquet or .jsonl file.")
