@@ -7,9 +7,12 @@ model (another tokenizer's token ids, a LoRA target that matches nothing, a half
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shlex
+import threading
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -58,6 +61,7 @@ CASES = [
     ("vllm-memory-transformers", SAMPLE + " --engine transformers --vllm_gpu_memory_utilization 0.5", "--engine vllm"),
     ("endpoint-flag-transformers", SAMPLE + " --engine transformers --endpoint http://127.0.0.1:9", "--engine endpoint"),
     ("concurrency-transformers", SAMPLE + " --engine transformers --concurrency 4", "--engine endpoint"),
+    ("endpoint-not-an-inference-server", SAMPLE + " --engine endpoint --endpoint {U}", "inference server"),
     ("endpoint-flag-auto", SAMPLE + " --endpoint http://127.0.0.1:9", "--engine endpoint"),
     ("vllm-memory-2", SAMPLE + " --engine vllm --vllm_gpu_memory_utilization 2", "vllm_gpu_memory_utilization must be"),
     ("vllm-tp-0", SAMPLE + " --engine vllm --vllm_tensor_parallel_size 0", "vllm_tensor_parallel_size must be"),
@@ -161,6 +165,8 @@ CASES = [
     ("eval-solutions-bad-row", SOLVE.replace("solutions.jsonl", "numbers.jsonl"), "numbers.jsonl"),
     ("eval-solutions-no-completion", SOLVE.replace("solutions.jsonl", "prompts.jsonl"), "completion"),
     ("eval-output-is-a-file", SOLVE.replace("--output {E}", "--output {D}/prompts.jsonl"), "pass a folder"),
+    ("eval-output-of-another-run", SOLVE.replace("--output {E}", "--output {D}/other-eval"), "pass another --output"),
+    ("eval-output-with-old-results", SOLVE.replace("--output {E}", "--output {D}/old-results"), "pass another --output"),
     ("eval-nothing", EVAL + " --problems fixtures", "pass --model"),
     ("eval-model-and-solutions", SOLVE + " --model {M}", "drop --model"),
     ("eval-unknown-flag", SOLVE + " --no_such_flag", "unrecognized arguments"),
@@ -198,7 +204,7 @@ def write_files(data: str, model: str) -> None:
     put("invalid.yaml", "temperature: [1\n")
     put("list.yaml", "- temperature\n")
     put("unknown.yaml", "no_such_key: 1\n")
-    for folder in ("emptydir", "mixed", "broken/checkpoint-2", "nosamples"):
+    for folder in ("emptydir", "mixed", "broken/checkpoint-2", "nosamples", "other-eval", "old-results"):
         os.makedirs(os.path.join(data, folder), exist_ok=True)
     put("mixed/a.jsonl", '{"prompt": "a"}\n')
     pq.write_table(pa.table({"prompt": ["b"]}), os.path.join(data, "mixed", "b.parquet"))
@@ -207,6 +213,8 @@ def write_files(data: str, model: str) -> None:
         pq.write_table(pa.table({"prompt": ["a"] * 100}), os.path.join(data, "whole.parquet"))
         handle.write(open(os.path.join(data, "whole.parquet"), "rb").read()[:-20])
     put("broken/checkpoint-2/config.json", "{}")
+    put("other-eval/eval_run.json", json.dumps({"model": "someone/else"}))
+    put("old-results/results.json", "{}")
     prompt = [{"role": "user", "content": "Print 1."}]
     pq.write_table(pa.Table.from_pylist([{
         "prompt": prompt, "completion": "print(1)", "sample_index": 0, "finish_reason": "stop", "model_id": model,
@@ -218,7 +226,16 @@ def world(tiny_qwen3, tmp_path_factory):
     data = str(tmp_path_factory.mktemp("bad-inputs"))
     write_files(data, tiny_qwen3)
     samples = make_samples_dir(os.path.join(data, "samples"), model_id=tiny_qwen3)
-    return {"M": tiny_qwen3, "D": data, "S": samples}
+    # A web server that is not an inference server: it answers POST with HTTP 501.
+    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(QuietHandler, directory=os.path.join(data, "emptydir")))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield {"M": tiny_qwen3, "D": data, "S": samples, "U": f"http://127.0.0.1:{server.server_port}"}
+    server.shutdown()
+
+
+class QuietHandler(SimpleHTTPRequestHandler):
+    def log_message(self, *args) -> None:
+        pass
 
 
 def is_progress(line: str) -> bool:

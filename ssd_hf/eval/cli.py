@@ -14,6 +14,7 @@ judged, so rerunning the same command after a kill or an error judges only what 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 from collections import Counter
@@ -112,6 +113,38 @@ def _problems(args):
     return bench, problems, selection
 
 
+RUN_FILE = "eval_run.json"
+# Flags that change how fast an evaluation runs, not what it finds: a rerun may change them and still resume.
+SPEED_FLAGS = {"output", "workers", "batch_size", "concurrency", "request_timeout", "max_retries",
+               "vllm_gpu_memory_utilization", "vllm_enforce_eager", "vllm_tensor_parallel_size"}
+
+
+def claim_output(args) -> None:
+    """An output folder holds one evaluation: the same command resumes in it, another one is refused (it would
+    overwrite results.json, or mix its verdicts with the earlier run's)."""
+    from ..records import atomic_write
+
+    what = {k: os.path.abspath(v) if k == "solutions" and v else v for k, v in sorted(vars(args).items())
+            if k not in SPEED_FLAGS}
+    path = os.path.join(args.output, RUN_FILE)
+    if os.path.exists(path):
+        try:
+            with open(path, encoding="utf-8") as handle:
+                before = json.load(handle)
+        except (OSError, ValueError):
+            before = {}
+        changed = [k for k in sorted(set(before) | set(what)) if before.get(k) != what.get(k)]
+        if changed:
+            k = changed[0]
+            raise SSDError(f"--output {args.output} holds another evaluation (its --{k} was {before.get(k)!r}, this "
+                           f"one is {what.get(k)!r}); pass another --output, or delete the folder to start over there.")
+        return
+    if os.path.exists(os.path.join(args.output, "results.json")):
+        raise SSDError(f"--output {args.output} holds the results.json of an earlier evaluation; pass another --output, "
+                       "or delete the folder to start over there.")
+    atomic_write(path, json.dumps(what, indent=1, default=str) + "\n")
+
+
 def _decoding(args, temperature):
     return {"temperature": temperature, "top_k": args.top_k, "top_p": args.top_p, "max_new_tokens": args.max_new_tokens}
 
@@ -184,6 +217,7 @@ def run(args) -> dict:
     solutions = read_solutions(args.solutions) if args.solutions else None
     if _main_process():
         prepare_output(args.output)
+        claim_output(args)
     base_config = {"model": args.model, "model_revision": args.model_revision, "seed": args.seed,
                    "timeout_s": args.timeout, "problem_selection": selection, "sandbox": choose_backend(limits.sandbox)}
     if solutions is not None:
