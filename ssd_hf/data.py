@@ -131,6 +131,7 @@ def load_samples(path: str):
     from datasets import load_dataset
 
     if os.path.isdir(path):
+        _check_finished(path)
         data = os.path.join(path, SAMPLES_DATA_FILE)
         if os.path.exists(data):
             _check_parquet(data)
@@ -150,6 +151,14 @@ def load_samples(path: str):
     if path.endswith((".parquet", ".jsonl", ".json")):
         return _load_local_file(path)
     raise SSDError(f"cannot read samples from {path}; give a samples directory, .parquet or .jsonl file.")
+
+
+def _check_finished(path: str) -> None:
+    """A local store whose sampling run stopped before its merge holds older or no records: refuse, don't use them."""
+    manifest = read_samples_manifest(path) if os.path.isdir(os.path.join(path, ".store")) else None
+    if manifest is not None and not manifest.finalized:
+        raise SSDError(f"{path} is not finished: the sampling run that was adding to it stopped before its merge; rerun "
+                       "that `ssd-hf sample` command to finish it (samples already drawn are kept).")
 
 
 # ----------------------------------------------------------------------------------- samples from other tools

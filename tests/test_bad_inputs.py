@@ -20,6 +20,7 @@ import pytest
 from hub_fixtures import make_samples_dir
 
 from ssd_hf.cli import main
+from ssd_hf.sampling.store import SampleStore
 
 SAMPLE = "sample --model_name_or_path {M} --dataset_name {D}/prompts.jsonl --output_dir {O}"
 TRAIN = "train --model_name_or_path {M} --samples_dataset {S} --output_dir {O}"
@@ -137,6 +138,7 @@ CASES = [
     ("samples-corrupt-parquet", TRAIN.replace("{S}", "{D}/corrupt.parquet"), "write or download it again"),
     ("samples-unfinished-folder", TRAIN.replace("{S}", "{D}/emptydir"), "ssd-hf sample"),
     ("samples-hub-offline", TRAIN.replace("{S}", "nosuchorg/nosuchsamples"), "HF_HUB_OFFLINE"),
+    ("samples-unfinished-store", TRAIN.replace("{S}", "{D}/extending"), "rerun that `ssd-hf sample` command"),
     ("samples-of-another-tokenizer", TRAIN.replace("{S}", "{D}/othertok.parquet") + " --max_steps 1 --drop_empty_and_stubs false", "another tokenizer"),
     ("lora-target-matches-nothing", TRAIN + " --use_peft --lora_target_modules nosuch_proj --max_steps 1", "q_proj"),
     ("resume-missing", TRAIN + " --resume_from_checkpoint {D}/nosuch-checkpoint", "not a checkpoint folder"),
@@ -226,6 +228,9 @@ def world(tiny_qwen3, tmp_path_factory):
     data = str(tmp_path_factory.mktemp("bad-inputs"))
     write_files(data, tiny_qwen3)
     samples = make_samples_dir(os.path.join(data, "samples"), model_id=tiny_qwen3)
+    # A finished store that a sampling run was extending when it was killed (the runner unmarks it first).
+    SampleStore(make_samples_dir(os.path.join(data, "extending"), model_id=tiny_qwen3), "cfg123").update_manifest(
+        finalized=False)
     # A web server that is not an inference server: it answers POST with HTTP 501.
     server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(QuietHandler, directory=os.path.join(data, "emptydir")))
     threading.Thread(target=server.serve_forever, daemon=True).start()
