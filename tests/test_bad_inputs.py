@@ -216,6 +216,7 @@ def write_files(data: str, model: str) -> None:
         handle.write(open(os.path.join(data, "whole.parquet"), "rb").read()[:-20])
     put("broken/checkpoint-2/config.json", "{}")
     put("other-eval/eval_run.json", json.dumps({"model": "someone/else"}))
+    put("other-eval/verdicts.jsonl", "")
     put("old-results/results.json", "{}")
     prompt = [{"role": "user", "content": "Print 1."}]
     pq.write_table(pa.Table.from_pylist([{

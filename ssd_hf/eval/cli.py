@@ -127,7 +127,8 @@ def claim_output(args) -> None:
     what = {k: os.path.abspath(v) if k == "solutions" and v else v for k, v in sorted(vars(args).items())
             if k not in SPEED_FLAGS}
     path = os.path.join(args.output, RUN_FILE)
-    if os.path.exists(path):
+    holds = [n for n in ("results.json", "verdicts.jsonl", "generations") if os.path.exists(os.path.join(args.output, n))]
+    if os.path.exists(path) and holds:
         try:
             with open(path, encoding="utf-8") as handle:
                 before = json.load(handle)
@@ -139,7 +140,7 @@ def claim_output(args) -> None:
             raise SSDError(f"--output {args.output} holds another evaluation (its --{k} was {before.get(k)!r}, this "
                            f"one is {what.get(k)!r}); pass another --output, or delete the folder to start over there.")
         return
-    if os.path.exists(os.path.join(args.output, "results.json")):
+    if "results.json" in holds:
         raise SSDError(f"--output {args.output} holds the results.json of an earlier evaluation; pass another --output, "
                        "or delete the folder to start over there.")
     atomic_write(path, json.dumps(what, indent=1, default=str) + "\n")
