@@ -93,16 +93,16 @@ def test_whole_checkpoints_pass_and_every_kind_of_half_written_one_is_told(setup
 
 
 def test_half_written_checkpoints_are_skipped_removed_and_the_run_ends_as_an_uninterrupted_one(setup, tmp_path):
-    model, samples, expected, _ = setup
+    model, samples, expected, whole = setup
     out = str(tmp_path / "out")
-    argv = train_command(model, samples, out)
-    kill_when(argv, lambda: os.path.exists(os.path.join(out, "checkpoint-6", "trainer_state.json")))
-    assert not os.path.exists(os.path.join(out, f"checkpoint-{STEPS}"))
-    # What a kill during the saves leaves: checkpoint-6 without its state (written last), checkpoint-4 cut short.
+    # What a kill during the saves after step 4 leaves: the finished run's folder cut back to that moment, then
+    # checkpoint-6 without its state (written last) and checkpoint-4 cut short.
+    shutil.copytree(whole, out, ignore=lambda folder, names: [] if folder != whole else
+                    [n for n in names if not n.startswith("checkpoint-") or n == f"checkpoint-{STEPS}"])
     os.remove(os.path.join(out, "checkpoint-6", "trainer_state.json"))
     weights = os.path.join(out, "checkpoint-4", "model.safetensors")
     os.truncate(weights, os.path.getsize(weights) - 100)
-    again = run(argv)
+    again = run(train_command(model, samples, out))
     assert again.returncode == 0, again.stderr[-3000:]
     skipped = [line for line in again.stderr.splitlines() if "incomplete checkpoint" in line]
     assert skipped == ["[ssd-hf] Skipping incomplete checkpoints from an interrupted save: checkpoint-6 (no "
@@ -110,6 +110,7 @@ def test_half_written_checkpoints_are_skipped_removed_and_the_run_ends_as_an_uni
                        "checkpoint-2"], again.stderr[-3000:]
     assert "resumed from checkpoint-2" in again.stdout
     assert "missing keys" not in again.stderr
+    assert sorted(os.listdir(out)) == sorted(os.listdir(whole))  # the broken ones replaced, nothing left aside
     assert_equal_weights(out, expected)
 
 
