@@ -14,6 +14,7 @@ judged, so rerunning the same command after a kill or an error judges only what 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 from collections import Counter
@@ -116,6 +117,39 @@ def _problems(args):
     return bench, problems, selection
 
 
+RUN_FILE = "eval_run.json"
+# Flags that change how fast an evaluation runs, not what it finds: a rerun may change them and still resume.
+SPEED_FLAGS = {"output", "workers", "batch_size", "concurrency", "request_timeout", "max_retries",
+               "vllm_gpu_memory_utilization", "vllm_enforce_eager", "vllm_tensor_parallel_size"}
+
+
+def claim_output(args) -> None:
+    """An output folder holds one evaluation: the same command resumes in it, another one is refused (it would
+    overwrite results.json, or mix its verdicts with the earlier run's)."""
+    from ..records import atomic_write
+
+    what = {k: os.path.abspath(v) if k == "solutions" and v else v for k, v in sorted(vars(args).items())
+            if k not in SPEED_FLAGS}
+    path = os.path.join(args.output, RUN_FILE)
+    holds = [n for n in ("results.json", "verdicts.jsonl", "generations") if os.path.exists(os.path.join(args.output, n))]
+    if os.path.exists(path) and holds:
+        try:
+            with open(path, encoding="utf-8") as handle:
+                before = json.load(handle)
+        except (OSError, ValueError):
+            before = {}
+        changed = [k for k in sorted(set(before) | set(what)) if before.get(k) != what.get(k)]
+        if changed:
+            k = changed[0]
+            raise SSDError(f"--output {args.output} holds another evaluation (its --{k} was {before.get(k)!r}, this "
+                           f"one is {what.get(k)!r}); pass another --output, or delete the folder to start over there.")
+        return
+    if "results.json" in holds:
+        raise SSDError(f"--output {args.output} holds the results.json of an earlier evaluation; pass another --output, "
+                       "or delete the folder to start over there.")
+    atomic_write(path, json.dumps(what, indent=1, default=str) + "\n")
+
+
 def _decoding(args, temperature):
     return {"temperature": temperature, "top_k": args.top_k, "top_p": args.top_p, "max_new_tokens": args.max_new_tokens}
 
@@ -197,11 +231,14 @@ def run(args) -> dict:
     solutions = read_solutions(args.solutions) if args.solutions else None
     if _main_process():
         prepare_output(args.output)
+        claim_output(args)
     base_config = {"model": args.model, "model_revision": args.model_revision, "seed": args.seed,
                    "timeout_s": args.timeout, "problem_selection": selection, "sandbox": choose_backend(limits.sandbox),
                    "sandbox_layers": choose_layers(limits.sandbox, limits.cgroup).record()}
     if solutions is not None:
         samples = _score(problems, solutions, limits, args)
+        if samples is None:  # another rank judges and writes
+            return None
         config = {**base_config, "decoding": {"temperature": None, "top_k": None, "top_p": None, "max_new_tokens": None}}
         results = build_results(bench, config, problems, samples, args.seed, grader.record())
         missing = results["config"]["problems_without_solutions"]
@@ -210,6 +247,9 @@ def run(args) -> dict:
         return results
     if not args.model:
         raise SSDError("nothing to evaluate; pass --model to generate or --solutions to score given completions")
+    from ..inputs import check_model_ref
+
+    check_model_ref(args.model, args.model_revision, flag="--model")
     from ..records import DEFAULT_SYSTEM_PROMPT, PromptOptions
 
     options = PromptOptions(system_prompt=DEFAULT_SYSTEM_PROMPT if args.system_prompt is None else (args.system_prompt or None),

@@ -199,6 +199,8 @@ def run_sampling(prompts: list[PromptItem], engine: Engine, params: SamplingPara
     requests = [r for r in wanted if (r.prompt.prompt_id, r.sample_index) not in done]
     if done:
         logger.info("Resuming: %d samples already on disk, %d to go", len(done), len(requests))
+    if requests and state.is_main_process and store.manifest.finalized:
+        store.update_manifest(finalized=False)  # being extended: not finished until the new merge is
     written = _draw_my_share(requests, engine, params, store, shard_size, state)
     if storage is None:
         _finalize(store, engine, wanted_keys)
