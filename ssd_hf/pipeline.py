@@ -240,8 +240,8 @@ def check_samples_dataset_flags(run: RunArgs) -> None:
 def run_stages(run: RunArgs) -> Produced:
     """Sample -> train -> evaluate -> push, as the config says; returns what was produced."""
     config, produced, samples = run.config, Produced(), None
+    check_storage(run)  # first: an input missing on some nodes is named as such, not as missing everywhere
     check_run(run)
-    check_storage(run)
     if config.run_sample and config.samples_dataset:
         logger.info("samples_dataset is set (%s): training on it, not sampling", config.samples_dataset)
     elif config.run_sample:
