@@ -8,9 +8,13 @@ in each record would be a label, not a recipe. Here the draw is a function of (s
 Gumbel-max: for the warped scores s (after temperature -> top-k -> top-p; filtered tokens at -inf) and
 i.i.d. Gumbel noise g, argmax(s + g) is an exact draw from softmax(s). The noise of token v at sequence
 position n of a sample is a hash of (seed, n, v), a counter-based generator like Philox, so it is the
-same in any batch, process or device. The draw runs as the last logits processor and returns a one-hot
-row (0 for the drawn token, -inf elsewhere): the softmax + multinomial (or argmax) that transformers
-applies next can only pick that token.
+same in any batch, process or device. Only surviving tokens can win, so the noise is computed for the
+`top_k + TIE_MARGIN` best tokens of a row (fixed shapes: CUDA graphs capture it; no value read back to the
+host off CPU), ties going to the lowest token id as an argmax over the whole vocabulary would: the same
+draw as hashing every id (issue 24; tests/test_seeded_draw.py compares with the previous release). In
+continuous batching the warpers run inside the same processor (`warp_and_draw`), over those candidates.
+The draw returns a one-hot row (0 for the drawn token, -inf elsewhere): whatever transformers applies next
+(argmax, or softmax + multinomial) can only pick that token.
 
 Noise has 24 bits of resolution (uniforms in float32): tokens whose warped probability is below ~1e-7
 relative to the top token are drawn slightly less often than they should be; top-k/top-p have removed
