@@ -97,7 +97,7 @@ def test_evaluation_sweep_over_five_temperatures_builds_one_manager(tiny_qwen3, 
     from ssd_hf.cli import main
 
     assert main(["eval", "--model", tiny_qwen3, "--output", str(tmp_path / "eval"), "--benchmark", "custom",
-                 "--problems", "fixtures", "--limit", "1", "--n", "2", "--sweep_temperature", "0.6,0.8,1.0,1.2,1.4",
+                 "--problems", "fixtures", "--limit", "1", "--n", "1", "--sweep_temperature", "0.6,0.8,1.0,1.2,1.4",
                  "--max_new_tokens", "8", "--engine", "transformers", "--workers", "1"]) == 0
     err = capfd.readouterr().err
     assert err.count("T_eval=") == 5 and err.count("continuous batching: built manager") == 1, err[-3000:]

@@ -144,6 +144,8 @@ class ManagerCache:
             kept = True
         finally:
             manager.stop(block=True, timeout=10, keep_for_next_session=kept)
+            if getattr(self.model, "_cached_continuous_batching_manager", None) is manager:
+                del self.model._cached_continuous_batching_manager  # ours to keep: the engine's, not the model's
             if not kept:  # a failed call leaves no half-used manager behind
                 self.close()
 
@@ -151,6 +153,4 @@ class ManagerCache:
         """Release the manager, its cache and graphs."""
         if self.manager is not None:
             self.manager.destroy()
-            if getattr(self.model, "_cached_continuous_batching_manager", None) is self.manager:
-                del self.model._cached_continuous_batching_manager
         self.manager, self.sampler, self.key, self.hints = None, None, None, None
