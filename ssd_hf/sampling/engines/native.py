@@ -5,10 +5,12 @@ number of sequences in flight and refills a slot as soon as a sequence stops, so
 does not hold a whole padded batch hostage. Finished samples are handed back one by one, which is what
 lets the store write them to disk as they arrive.
 
-Decoding is transformers' own logits-processor chain built from a `GenerationConfig`:
-temperature -> top-k -> top-p, with min-p and every penalty left off, then a draw seeded per sample
-(`seeded_sampler.py`): a sample's tokens depend on its own seed only, not on its batch, its process or
-the order requests finish, so a data-parallel run gives the same samples as a single process.
+Decoding is temperature -> top-k -> top-p, with min-p and every penalty left off, then a draw seeded per
+sample (`seeded_sampler.py`): a sample's tokens depend on its own seed only, not on its batch, its process
+or the order requests finish, so a data-parallel run gives the same samples as a single process. The
+padded path uses transformers' warpers from a `GenerationConfig`; continuous batching runs the same chain
+inside one logits processor over the top-k candidates, on one manager kept across calls
+(`native_batching.py`).
 """
 
 from __future__ import annotations
