@@ -70,10 +70,10 @@ def test_tiny_model_samples_equal_the_previous_release(tiny_qwen3):
 @pytest.mark.parametrize("bf16", [False, True])
 def test_candidate_draw_equals_full_vocabulary_draw_at_qwen3_vocabulary(temperature, top_k, top_p, bf16):
     generator = torch.Generator().manual_seed(int(temperature * 100) + top_k)
-    logits = torch.randn(6, 151_936, generator=generator) * 4
+    logits = torch.randn(3, 151_936, generator=generator) * 4
     if bf16:  # the logits of a bf16 model: many exact ties, some of them at the k-th score
         logits = logits.to(torch.bfloat16).float()
-    keys = torch.randint(-(2**31), 2**31, (6,), generator=generator, dtype=torch.int64)
+    keys = torch.randint(-(2**31), 2**31, (3,), generator=generator, dtype=torch.int64)
     want = reference_draw(reference_warp(logits, temperature, top_k, top_p), keys)
     decoding = torch.tensor([temperature, 1.0 - top_p], dtype=torch.float32)
     for read_back in (True, False):  # False: the fixed-shape path an accelerator takes
