@@ -1,12 +1,14 @@
-"""Training benchmark: SSDTrainer with padding-free batches vs padded batches on the same samples, one run.
+"""Training benchmark: SSDTrainer with padding-free batches vs padded batches on the same samples, alternating rounds.
 
-    python benchmarks/bench_training.py [--samples 32 --steps 3 --batch 4] [--append]
+    python benchmarks/bench_training.py [--samples 16 --steps 2 --batch 4 --rounds 3 --threads 1] [--append]
     python benchmarks/bench_training.py --baseline REV [--rounds 3]   # this tree vs commit REV, one run
 
-Samples: `--samples` prompt/completion rows whose completion lengths are log-normal (median 96 words,
-sigma 0.8, capped at 480), the same rows for both modes. Model: random-weight ~19M Qwen3 on CPU.
-Reported: real (non-pad) tokens/s, the tokens the model actually had to process (pad included), and peak
-resident memory growth of the step loop (CPU: `ru_maxrss`, which only grows, so padded runs first).
+Samples: `--samples` prompt/completion rows whose completion lengths are log-normal (median `--median-words`,
+sigma 0.8, capped at 5x the median), the same rows for both modes. Model: random-weight ~19M Qwen3 on CPU.
+One untimed warm-up run of each mode, then `--rounds` rounds, each running both modes (the order alternates
+by round), threads pinned with `torch.set_num_threads(--threads)`. Reported: each round's real (non-pad)
+tokens/s, the medians and the median of the per-round ratios, and the tokens the model actually had to
+process (pad included).
 On GPU see benchmarks/gpu/gpu_bench.py, which also reports MFU.
 
 With `--baseline REV`, the padding-free run is measured in this tree and in the tree of commit REV (unpacked
@@ -36,10 +38,10 @@ from workload import long_tailed_budgets, qwen3_model, report, tree_at  # noqa: 
 WORDS = "n = int ( input ( ) ) for i in range ( n ) : print ( sum ( map ( int , line . split ( ) ) ) )".split()
 
 
-def samples_dataset(count: int):
+def samples_dataset(count: int, median_words: int = 96):
     from datasets import Dataset
 
-    lens = long_tailed_budgets(count, 96, 480, seed=3)
+    lens = long_tailed_budgets(count, median_words, 5 * median_words, seed=3)
     return Dataset.from_list([
         {"prompt": [{"role": "user", "content": f"Problem {i}: read the input and print the answer."}],
          "completion": " ".join(WORDS[j % len(WORDS)] for j in range(n)), "model_id": "bench"}
@@ -80,7 +82,7 @@ def run(mode: str, data, args, out_dir: str) -> dict:
 def against_baseline(args) -> str:
     """Padding-free real tokens/s of this tree and of commit `args.baseline`, alternating in separate processes."""
     here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    flags = ["--samples", str(args.samples), "--steps", str(args.steps), "--batch", str(args.batch)]
+    flags = ["--samples", str(args.samples), "--steps", str(args.steps), "--batch", str(args.batch)]  # what older trees take
     rates: dict[str, list[float]] = {"baseline": [], "current": []}
     with tempfile.TemporaryDirectory() as tmp:
         trees = {"baseline": tree_at(args.baseline, tmp), "current": here}
@@ -102,41 +104,58 @@ def against_baseline(args) -> str:
         f"| this / {args.baseline} | {cur / base:.2f} | |"])
 
 
+def alternating(data, args) -> str:
+    """Both modes, an untimed warm-up each, then `args.rounds` rounds in alternating order; one table."""
+    rates: dict[str, list[float]] = {"padded": [], "padding-free": []}
+    counted = {}
+    with tempfile.TemporaryDirectory() as out_dir:
+        for rnd in range(args.rounds + 1):
+            modes = ("padded", "padding-free") if rnd % 2 else ("padding-free", "padded")
+            line = []
+            for mode in modes:
+                r = run(mode, data, args, out_dir)
+                counted[mode] = r
+                if rnd:
+                    rates[mode].append(r["tps"])
+                    line.append(f"{mode}: {r['tps']:.0f} real tokens/s")
+            print(f"round {rnd}: " + ("warm-up (untimed)" if not rnd else "; ".join(line)), flush=True)
+    ratios = [b / a for a, b in zip(rates["padded"], rates["padding-free"])]
+    lines = [
+        f"## Training, CPU, alternating rounds ({datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC, "
+        f"{platform.machine()}, {os.cpu_count()} cores shared, {args.threads} thread(s), torch {torch.__version__})", "",
+        f"Command: `python benchmarks/bench_training.py --samples {args.samples} --steps {args.steps} --batch {args.batch} "
+        f"--median-words {args.median_words} --rounds {args.rounds} --threads {args.threads}`; random Qwen3 19M, fp32", "",
+        "| batches | real tokens | tokens in tensors | real tokens/s per round | median |", "|---|---|---|---|---|"]
+    for mode, r in counted.items():
+        lines.append(f"| {mode} | {r['real']} | {r['tensor']} | {', '.join(f'{x:.0f}' for x in rates[mode])} | "
+                     f"{statistics.median(rates[mode]):.0f} |")
+    lines += ["", f"Padding-free / padded, median of per-round ratios: **{statistics.median(ratios):.2f}x** "
+              f"(rounds: {', '.join(f'{x:.2f}' for x in ratios)})."]
+    return "\n".join(lines)
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--samples", type=int, default=32)
-    ap.add_argument("--steps", type=int, default=3)
+    ap.add_argument("--samples", type=int, default=16)
+    ap.add_argument("--steps", type=int, default=2)
+    ap.add_argument("--median-words", type=int, default=96)
+    ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--batch", type=int, default=4)
     ap.add_argument("--baseline", default=None, help="git revision to compare with (padding-free run)")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--measure-one", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--append", action="store_true", help="append the table to benchmarks/RESULTS.md")
     args = ap.parse_args(argv)
+    torch.set_num_threads(args.threads)
     if args.baseline:
         report(against_baseline(args), args.append)
         return 0
-    data = samples_dataset(args.samples)
+    data = samples_dataset(args.samples, args.median_words)
     if args.measure_one:
         with tempfile.TemporaryDirectory() as out_dir:
             print(json.dumps(run("padding-free", data, args, out_dir)))
         return 0
-    with tempfile.TemporaryDirectory() as out_dir:
-        rows = {mode: run(mode, data, args, out_dir) for mode in ("padded", "padding-free")}
-    base = rows["padded"]["tps"]
-    lines = [
-        f"## Training, CPU ({datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC, {platform.machine()}, "
-        f"{os.cpu_count()} cores, torch {torch.__version__})",
-        "",
-        f"Command: `python benchmarks/bench_training.py --samples {args.samples} --steps {args.steps} "
-        f"--batch {args.batch}`; random Qwen3 19M, fp32",
-        "",
-        "| batches | real tokens | tokens in tensors | seconds | real tokens/s | vs padded | peak RSS growth MiB |",
-        "|---|---|---|---|---|---|---|",
-    ]
-    for mode, r in rows.items():
-        lines.append(f"| {mode} | {r['real']} | {r['tensor']} | {r['seconds']:.1f} | {r['tps']:.0f} | "
-                     f"{r['tps'] / base:.2f}x | {r['rss_growth_MiB']:.0f} |")
-    report("\n".join(lines), args.append)
+    report(alternating(data, args), args.append)
     return 0
 
 

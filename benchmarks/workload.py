@@ -24,9 +24,12 @@ QWEN3_CONFIGS = {
     "qwen3-cpu-25m": dict(hidden_size=512, intermediate_size=1536, num_hidden_layers=6, num_attention_heads=8,
                           num_key_value_heads=4, head_dim=64, vocab_size=512, tie_word_embeddings=True,
                           rope_theta=1_000_000, max_position_embeddings=8192, rms_norm_eps=1e-6),
+    # Two layers of width 128: with a real vocabulary (--vocab 151936) the LM head and the draw are most of a
+    # step, the worst case for a per-token cost that grows with the vocabulary.
+    "qwen3-tiny-width": dict(hidden_size=128, intermediate_size=384, num_hidden_layers=2, num_attention_heads=4,
+                             num_key_value_heads=2, head_dim=32, vocab_size=512, tie_word_embeddings=True,
+                             rope_theta=1_000_000, max_position_embeddings=8192, rms_norm_eps=1e-6),
 }
-
-
 
 
 def timed_generate(engine, requests, params):

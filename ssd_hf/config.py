@@ -180,6 +180,9 @@ def validate_engine_settings(settings) -> None:
         (s.max_retries >= 0, f"max_retries must be >= 0 (got {s.max_retries})."),
         (s.vllm_tensor_parallel_size >= 1, f"vllm_tensor_parallel_size must be >= 1 (got {s.vllm_tensor_parallel_size})."),
         (0 < s.vllm_gpu_memory_utilization <= 1, f"vllm_gpu_memory_utilization must be in (0, 1] (got {s.vllm_gpu_memory_utilization})."),
+        *((getattr(s, name, "auto") in ("auto", "on", "off"), f"{name} must be auto, on or off (got {getattr(s, name)!r}).")
+          for name in ("native_cuda_graphs", "native_async_batching")),
+        (getattr(s, "native_compile_level", 0) in (0, 1, 2, 3), "native_compile_level must be 0, 1, 2 or 3."),
     ]
     for ok, message in checks:
         if not ok:

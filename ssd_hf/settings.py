@@ -44,6 +44,10 @@ FIELD_GROUPS = {
         "engine",
         "sampling_batch_size",
         "continuous_batching",
+        "native_cuda_graphs",
+        "native_compile_level",
+        "native_async_batching",
+        "native_attention",
         "endpoint",
         "endpoint_protocol",
         "concurrency",
@@ -157,6 +161,22 @@ class SSDSettings:
         metadata={
             "help": "transformers engine: continuous batching (off: padded generate in fixed batches)."
         },
+    )
+    native_cuda_graphs: str = field(
+        default="auto",
+        metadata={"help": "transformers engine: CUDA graphs in continuous batching: auto (on when the attention needs no mask, i.e. flash), on, off."},
+    )
+    native_compile_level: int = field(
+        default=0,
+        metadata={"help": "transformers engine: torch.compile level of continuous batching, 0 (eager) to 3; paid once per engine."},
+    )
+    native_async_batching: str = field(
+        default="auto",
+        metadata={"help": "transformers engine: async batching (the next step prepared while one runs): auto (with CUDA graphs), on, off."},
+    )
+    native_attention: str = field(
+        default="auto",
+        metadata={"help": "transformers engine: attention for continuous batching: auto (flash when installed, else the model's) or an implementation (sdpa, flash_attention_2, paged|eager ...)."},
     )
     endpoint: list[str] | None = field(
         default=None,

@@ -5,10 +5,12 @@ number of sequences in flight and refills a slot as soon as a sequence stops, so
 does not hold a whole padded batch hostage. Finished samples are handed back one by one, which is what
 lets the store write them to disk as they arrive.
 
-Decoding is transformers' own logits-processor chain built from a `GenerationConfig`:
-temperature -> top-k -> top-p, with min-p and every penalty left off, then a draw seeded per sample
-(`seeded_sampler.py`): a sample's tokens depend on its own seed only, not on its batch, its process or
-the order requests finish, so a data-parallel run gives the same samples as a single process.
+Decoding is temperature -> top-k -> top-p, with min-p and every penalty left off, then a draw seeded per
+sample (`seeded_sampler.py`): a sample's tokens depend on its own seed only, not on its batch, its process
+or the order requests finish, so a data-parallel run gives the same samples as a single process. The
+padded path uses transformers' warpers from a `GenerationConfig`; continuous batching runs the same chain
+inside one logits processor over the top-k candidates, on one manager kept across calls
+(`native_batching.py`).
 """
 
 from __future__ import annotations
@@ -24,7 +26,8 @@ from ...records import SamplingParams
 from ...refs import loading_revision, recorded_revision
 from ..engine import GeneratedSample, SampleRequest
 from ..runner import SkippedSample
-from .seeded_sampler import SeededBatchSampler, install_seeded_sampler, seeded_continuous_batching_supported
+from .native_batching import BatchingOptions, ManagerCache
+from .seeded_sampler import SeededBatchSampler, seeded_continuous_batching_supported
 
 logger = logging.getLogger(__name__)
 
@@ -61,33 +64,6 @@ def token_budget(request: SampleRequest, params: SamplingParams) -> int:
     return request.max_new_tokens or params.max_new_tokens
 
 
-CPU_BATCH_KV_TOKENS = 8192  # cache tokens one CPU step may attend over: bounds the dense-mask attention cost
-
-
-def continuous_batching_config(device, hints, seed: int):
-    """Continuous-batching settings: our seed; on CPU, a cache and a batch sized to the work.
-
-    By default the manager claims most free device memory for its KV cache. That suits a dedicated GPU
-    (we keep the 20% margin it keeps when logits processors run: the seeded draw is one). On CPU the
-    attention paths continuous batching can use ('sdpa', 'paged|eager') compute a dense mask of every
-    query token in the step against every cached token of every request in the step, so a step's
-    attention grows with the square of the requests in flight, while the per-step overhead falls with it.
-    We keep requests in flight x longest sequence near CPU_BATCH_KV_TOKENS (between 8 and 64 requests):
-    on the sampling benchmark (prompts ~140 tokens, completions up to 128) 64 in flight took 25.5 s,
-    32 took 20.2 s, 16 took 17.5-19.8 s and 8 took 24.2 s; the toy world (12-token sequences) keeps 64.
-    The cache is sized to what those requests can use (described by the manager's `WorkloadHints`).
-    """
-    from transformers import ContinuousBatchingConfig
-
-    if torch.device(device).type != "cpu":
-        return ContinuousBatchingConfig(seed=seed, max_memory_percent=0.8)
-    page = ContinuousBatchingConfig().page_size or 256
-    longest = hints.max_prompt_length + hints.max_generated_length
-    in_flight = max(1, min(hints.num_requests, 64, max(8, CPU_BATCH_KV_TOKENS // longest)))
-    blocks = max(8, in_flight * -(-longest // page))
-    return ContinuousBatchingConfig(seed=seed, num_blocks=blocks, max_batch_tokens=512, max_requests_per_batch=in_flight)
-
-
 def context_length(model) -> int | None:
     """Positions the model was built for; a longer prompt leaves no room to generate."""
     return getattr(model.config.get_text_config(), "max_position_embeddings", None)
@@ -117,9 +93,11 @@ class TransformersEngine:
         self.batch_size = batch_size or (config.sampling_batch_size if config is not None else 64)
         wanted = continuous_batching if continuous_batching is not None else getattr(config, "continuous_batching", True)
         self.continuous_batching = wanted and seeded_continuous_batching_supported()
+        self.managers = ManagerCache(self.model, BatchingOptions.from_config(config))
 
     def close(self) -> None:
-        """Nothing to release: the model belongs to the caller (the trainer keeps training it)."""
+        """Release the continuous-batching manager (its KV cache); the model belongs to the caller."""
+        self.managers.close()
 
     def _encode(self, request: SampleRequest) -> list[int]:
         return apply_chat_template(self.tokenizer, request.prompt.messages, self.use_chat_template)
@@ -167,20 +145,12 @@ class TransformersEngine:
         from transformers.generation.continuous_batching.utils import WorkloadHints
 
         pending = set(by_key)
-        # The manager sizes its KV cache from the model and device.
         hints = WorkloadHints(
             max_prompt_length=max(len(ids) for ids in encoded.values()),
             max_generated_length=max(token_budget(r, params) for r in by_key.values()),
             num_requests=len(encoded),
         )
-        cb_config = continuous_batching_config(self.model.device, hints, params.seed)
-        # What `continuous_batching_context_manager` does, with the seeded draw added before the start.
-        manager = self.model.init_continuous_batching(
-            generation_config=gen_config, continuous_batching_config=cb_config, workload_hints=hints
-        )
-        install_seeded_sampler(manager)
-        manager.start()
-        try:
+        with self.managers.session(params, hints, stops, self.tokenizer.pad_token_id) as manager:
             for key, ids in encoded.items():
                 request = by_key[key]
                 manager.add_request(
@@ -200,9 +170,6 @@ class TransformersEngine:
                 pending.discard(result.request_id)
                 key = result.request_id
                 yield self._finish(by_key[key], encoded[key], list(result.generated_tokens), stops, params)
-        finally:
-            manager.stop(block=True, timeout=10)
-            manager.destroy()
 
     def _generate_padded(self, by_key, encoded, gen_config, stops, params):
         """Left-padded `model.generate` in fixed batches: the fallback, and the benchmark baseline.
@@ -232,7 +199,7 @@ class TransformersEngine:
             budgets = [token_budget(by_key[k], params) for k in batch]
             batch_config = copy.deepcopy(greedy)
             batch_config.max_new_tokens = max(budgets)
-            draw = SeededBatchSampler([by_key[k].seed for k in batch], [len(encoded[k]) for k in batch], width)
+            draw = SeededBatchSampler([by_key[k].seed for k in batch], [len(encoded[k]) for k in batch], width, params.top_k)
             with torch.no_grad():
                 output = self.model.generate(
                     input_ids=input_ids.to(device), attention_mask=attention.to(device), generation_config=batch_config,
