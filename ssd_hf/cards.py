@@ -290,6 +290,8 @@ def render_model_card(model_dir: str, results: list[EvalResults] | None, repo_id
         "paper_url": PAPER_URL,
         "repo_id": repo_id or "OWNER/MODEL",
         "report_summary": report_summary(model_dir),
+        "ssd_round": provenance.round,
+        "lineage": [public_name(m) for m in provenance.lineage],
     }
     return _template("model_card.md.j2").render(**context)
 

@@ -39,19 +39,23 @@ def _pass1(row) -> float:
 
 @pytest.fixture(scope="module")
 def smoke_report(recipe_run):
+    """`ssd-hf report RUN_DIR` on the smoke run: its two base controls (controls/) and its model."""
     out = os.path.join(recipe_run["ssd"], "report")
-    assert main(["report", recipe_run["base_eval"], recipe_run["ssd"], "--output", out]) == 0
-    with open(os.path.join(recipe_run["base_eval"], "results.json")) as f:
-        base = json.load(f)
-    with open(os.path.join(recipe_run["ssd"], "eval", "results.json")) as f:
-        ssd = json.load(f)
+    assert main(["report", recipe_run["ssd"], "--output", out]) == 0
+    files = {"base@T_train": os.path.join(recipe_run["ssd"], "controls", "base-T_train", "results.json"),
+             "base@best-T": os.path.join(recipe_run["ssd"], "controls", "base-best-T", "results.json"),
+             "ssd": os.path.join(recipe_run["ssd"], "eval", "results.json")}
+    results = {}
+    for role, path in files.items():
+        with open(path) as f:
+            results[role] = json.load(f)
     with open(os.path.join(out, "report.md")) as f:
         text = f.read()
-    return out, text, base, ssd
+    return out, text, results
 
 
 def test_report_writes_markdown_and_plots(smoke_report):
-    out, text, _, _ = smoke_report
+    out, text, _ = smoke_report
     assert os.path.getsize(os.path.join(out, "plots", "difficulty.png")) > 1000
     assert os.path.getsize(os.path.join(out, "plots", "paired.png")) > 1000
     assert "![pass@k by difficulty](plots/difficulty.png)" in text and "(plots/paired.png)" in text
@@ -61,45 +65,61 @@ def test_report_writes_markdown_and_plots(smoke_report):
 
 
 def test_every_table_matches_the_results_files(smoke_report):
-    out, text, base, ssd = smoke_report
+    out, text, results = smoke_report
     tables = _tables(text)
     by_label = {row[0]: row for row in tables["Models"]}
-    ssd_label = next(label for label in by_label if label.startswith("SSD round 1"))
-    base_label = next(label for label in by_label if not label.startswith("SSD"))
-    for label, results in ((ssd_label, ssd), (base_label, base)):
-        row, agg = by_label[label], results["aggregates"]["all"]
+    assert [label.split(" (")[0] for label in by_label] == ["base@T_train", "base@best-T", "SSD round 1"]
+    labels = dict(zip(("base@T_train", "base@best-T", "ssd"), by_label))
+    assert results["base@best-T"]["best"]["temperature"] in (0.7, 1.1) and len(results["base@best-T"]["sweep"]) == 2
+    for role, label in labels.items():
+        row, agg = by_label[label], results[role]["aggregates"]["all"]
+        assert results[role]["role"] == role
         assert row[5] == str(agg["num_problems"]) and row[6] == _pct(agg["pass@1"]) and row[7] == _pct(agg.get("pass@5"))
-        assert row[1] == f"{results['config']['decoding']['temperature']:g}"
-        for group, group_agg in results["aggregates"].items():
+        assert row[1] == f"{results[role]['config']['decoding']['temperature']:g}"
+        for group, group_agg in results[role]["aggregates"].items():
             assert [label, group, str(group_agg["num_problems"]), _pct(group_agg["pass@1"]), _pct(group_agg.get("pass@5"))] \
                 in tables["By difficulty"]
-    # The paired difference: the mean of per-problem differences, recomputed from the problem rows.
-    shared = {r["question_id"]: r for r in base["problems"]}
-    diffs = [_pass1(r) - _pass1(shared[r["question_id"]]) for r in ssd["problems"] if r["question_id"] in shared]
-    paired = tables["Paired differences"]
-    assert len(paired) == 1 and paired[0][0] == "SSD round 1" and paired[0][2] == str(len(diffs))
-    assert paired[0][3].startswith(f"{100 * sum(diffs) / len(diffs):+.1f} [")
-    assert ("SSD round 1 beats" in text) == (float(paired[0][3].split("[")[1].split(",")[0]) > 0)
+    # The paired differences: the mean of per-problem differences, recomputed from the problem rows.
+    paired = {row[1]: row for row in tables["Paired differences"]}
+    assert set(paired) == {"the base at T_train", "the tuned base (best T_eval)"}
+    for role, other in (("base@T_train", "the base at T_train"), ("base@best-T", "the tuned base (best T_eval)")):
+        shared = {r["question_id"]: r for r in results[role]["problems"]}
+        diffs = [_pass1(r) - _pass1(shared[r["question_id"]]) for r in results["ssd"]["problems"] if r["question_id"] in shared]
+        assert paired[other][0] == "SSD round 1" and paired[other][2] == str(len(diffs))
+        assert paired[other][3].startswith(f"{100 * sum(diffs) / len(diffs):+.1f} [")
+        beats = float(paired[other][3].split("[")[1].split(",")[0]) > 0
+        assert (f"SSD round 1 beats {other}" in text) == beats and (f"SSD round 1 does not beat {other}" in text) != beats
+    # The sweep table: the tuned base's recorded sweep and best point.
+    sweep = tables["pass@1 vs T_eval"]
+    assert sweep == [[labels["base@best-T"], "2", f"{results['base@best-T']['best']['temperature']}",
+                      _pct(results["base@best-T"]["best"]["pass@1"])]]
+    assert os.path.getsize(os.path.join(out, "plots", "sweep.png")) > 1000
     # The habit check: distinct programs per problem after parsing, recomputed from the samples.
     habit = {row[0]: row for row in tables["Habit check"]}
-    for label, results in ((ssd_label, ssd), (base_label, base)):
+    for role, label in labels.items():
         programs: dict[str, set] = {}
-        for s in results["samples"]:
+        for s in results[role]["samples"]:
             if s["code"]:
                 try:
                     programs.setdefault(s["question_id"], set()).add(ast.dump(ast.parse(s["code"])))
                 except SyntaxError:
                     programs.setdefault(s["question_id"], set()).add(s["code"])
-        problems = {s["question_id"] for s in results["samples"]}
+        problems = {s["question_id"] for s in results[role]["samples"]}
         mean = sum(len(programs.get(q, ())) for q in problems) / len(problems)
-        assert habit[label][5] == f"{mean:.2f}" and habit[label][3] == f"{100 * results['aggregates']['all']['pass@1']['value']:.1f}"
-    with open(os.path.join(out, "report.json")) as f:
-        numbers = json.load(f)
-    assert numbers["paired"][0]["difference"]["diff"] == pytest.approx(sum(diffs) / len(diffs))
+        assert habit[label][5] == f"{mean:.2f}"
+        assert habit[label][3] == f"{100 * results[role]['aggregates']['all']['pass@1']['value']:.1f}"
+    # The cost table: the stages the smoke run recorded into the SSD model's results.json.
+    costs = results["ssd"]["costs"]
+    assert [c["stage"] for c in costs] == ["sample", "train", "eval"]
+    assert all(c["status"] == "ok" and c["wall_s"] > 0 and c["device_kind"] == "cpu" for c in costs)
+    assert [(row[1], row[2], row[3]) for row in tables["Cost"]] == [(c["stage"], "ok", f"{c['wall_s']:.1f}") for c in costs]
+    assert costs[0]["tokens"] > 0 and costs[0]["samples"] == 2
+    ledger = [json.loads(line) for line in open(os.path.join(os.path.dirname(out), "ssd_costs.jsonl"))]
+    assert [c["stage"] for c in ledger] == ["sample", "train", "eval", "eval-controls"]
 
 
 def test_the_model_card_carries_the_summary(smoke_report, recipe_run):
-    out, _, _, _ = smoke_report
+    out, _, _ = smoke_report
     with open(os.path.join(out, "summary.md")) as f:
         summary = f.read().strip()
     card = render_model_card(recipe_run["ssd"], None)
