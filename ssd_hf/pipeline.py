@@ -154,12 +154,10 @@ def eval_stage(run: RunArgs, model_dir: str, produced: Produced, role: str | Non
 
 
 def controls_stage(run: RunArgs, base_model: str) -> list[str]:
-    """The base at T_train and at its best T_eval (eval.stage.evaluate_controls), timed as one stage."""
-    from .costs import timed
+    """The base at T_train and at its best T_eval (eval.stage.evaluate_controls; each timed)."""
     from .eval.stage import evaluate_controls
 
-    with timed("eval-controls", run.config.output_dir):
-        return evaluate_controls(base_model, run.config)
+    return evaluate_controls(base_model, run.config)
 
 
 def run_stages(run: RunArgs, round_: int | None = None, base_model: str | None = None) -> Produced:

@@ -112,10 +112,14 @@ def test_every_table_matches_the_results_files(smoke_report):
     costs = results["ssd"]["costs"]
     assert [c["stage"] for c in costs] == ["sample", "train", "eval"]
     assert all(c["status"] == "ok" and c["wall_s"] > 0 and c["device_kind"] == "cpu" for c in costs)
-    assert [(row[1], row[2], row[3]) for row in tables["Cost"]] == [(c["stage"], "ok", f"{c['wall_s']:.1f}") for c in costs]
+    rows = [(row[0], row[1], row[2], row[3]) for row in tables["Cost"]]
+    assert rows[-3:] == [(labels["ssd"], c["stage"], "ok", f"{c['wall_s']:.1f}") for c in costs]
+    assert [r[:2] for r in rows[:2]] == [(labels["base@T_train"], "eval-control"), (labels["base@best-T"], "eval-control")]
     assert costs[0]["tokens"] > 0 and costs[0]["samples"] == 2
     ledger = [json.loads(line) for line in open(os.path.join(os.path.dirname(out), "ssd_costs.jsonl"))]
-    assert [c["stage"] for c in ledger] == ["sample", "train", "eval", "eval-controls"]
+    assert [c["stage"] for c in ledger] == ["sample", "train", "eval", "eval-control", "eval-control"]
+    for role in ("base@T_train", "base@best-T"):  # each control's own evaluation cost, in its results
+        assert [c["stage"] for c in results[role]["costs"]] == ["eval-control"]
 
 
 def test_the_model_card_carries_the_summary(smoke_report, recipe_run):

@@ -97,7 +97,10 @@ def _cached(request: EvalRequest, key: str) -> str | None:
 
 
 def evaluate_controls(base_model: str, config) -> list[str]:
-    """The base controls' results files, evaluated unless already there for the same key."""
+    """The base controls' results files, evaluated unless already there for the same key; each evaluation's
+    cost goes to the run's ledger and into its results.json."""
+    from ..costs import attach, timed
+
     paths = []
     for request in control_requests(base_model, config):
         key = control_key(request)
@@ -105,10 +108,13 @@ def evaluate_controls(base_model: str, config) -> list[str]:
         if path:
             logger.info("Control %s: reusing %s (same base model, problems, grader and settings)", request.role, path)
         else:
-            results = evaluate(request)
-            if results is not None:
-                results["control_key"] = key
-            outcome = _write(results, request.output)
+            with timed("eval-control", config.output_dir) as cost:
+                results = evaluate(request)
+                if results is not None:
+                    results["control_key"] = key
+                outcome = _write(results, request.output)
+                cost.samples = sum(outcome[2].values()) if outcome else None
             path = outcome[0] if outcome else os.path.join(request.output, "results.json")
+            attach(path, [cost])
         paths.append(path)
     return paths

@@ -152,7 +152,7 @@ def _tail(report: dict) -> list[str]:
     lines += ["", "## Cost", ""]
     if report["costs"]:
         lines += _table(["model", "stage", "status", "wall time (s)", "samples", "tokens", "devices", "GPU-hours"],
-                        [[c["model"], c["stage"], c["status"], _fmt(c["wall_s"]), c["samples"], c["tokens"],
+                        [[c["model"], c["stage"], c["status"], _fmt(c["wall_s"]), _cell(c["samples"]), _cell(c["tokens"]),
                           f"{c['devices']} {c['device_kind'] or ''}".strip(), _fmt(c["gpu_hours"], ".3f")] for c in report["costs"]])
     else:
         lines.append("No stage costs recorded in these results (written by `ssd-hf run`).")
