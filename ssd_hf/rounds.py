@@ -55,6 +55,8 @@ def stamp_lineage(model_dir: str, r: int, lineage: list[str]) -> None:
         return
     with open(path, encoding="utf-8") as handle:
         data = json.load(handle)
+    if data.get("round") == r and data.get("lineage") == list(lineage):
+        return  # a finished round stays untouched by a rerun
     data.update(round=r, lineage=list(lineage))
     atomic_write(path, json.dumps(data, indent=2))
 

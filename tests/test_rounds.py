@@ -63,7 +63,7 @@ def test_toy_round_two_trains_on_round_ones_samples(learned_toy, tmp_path):
     round1 = json.loads(json.dumps(learned_toy))
     for name in ("base", "ssd"):
         round1["models"][name]["path"] = os.path.join(work, os.path.basename(learned_toy["models"][name]["path"]))
-    results = run_toy_rounds(work, 2, num_samples=1500, eval_samples=600, round1=round1)
+    results = run_toy_rounds(work, 2, num_samples=800, eval_samples=400, round1=round1)
     models = results["models"]
     assert list(models) == ["base@T_train", "base", "round 1", "round 2"]
     assert read_provenance(models["round 2"]["path"]).lineage == [round1["models"]["base"]["path"], round1["models"]["ssd"]["path"]]

@@ -23,7 +23,8 @@ import numpy as np
 from . import toy
 from .toy_learned import EVAL_TOP_P, exact_success, run_learned_toy, sampled_success, train_student
 
-ROUND_GRID = np.round(np.arange(0.05, 10.0 + 1e-9, 0.01), 4)
+# The paper's fine grid up to T=3, then on to T=10: a later round's best temperature lies beyond 3.
+ROUND_GRID = np.concatenate([toy.TEMPERATURE_GRID, np.round(np.arange(3.01, 10.0 + 1e-9, 0.01), 4)])
 ROUNDS_FILE = "toy_rounds.json"
 
 
