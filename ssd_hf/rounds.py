@@ -30,6 +30,7 @@ def round_run(run: RunArgs, r: int, model: str) -> RunArgs:
     """The run of round r: its own folders, sampling from (and training) `model`."""
     config, model_args = copy.copy(run.config), copy.copy(run.model)
     config.output_dir = round_dir(run.config.output_dir, r)
+    config.num_rounds = 1  # this is one round: its trainer trains once
     config.samples_dir = os.path.join(run.config.samples_dir, f"round-{r}") if run.config.samples_dir else None
     config.eval_output_dir = os.path.join(run.config.eval_output_dir, f"round-{r}") if run.config.eval_output_dir else None
     config.eval_controls = run.config.eval_controls and r == 1
