@@ -167,3 +167,31 @@ def test_paired_interval_is_narrower_than_marginal_when_problems_vary():
     d = paired_difference({"problems": rows_b}, {"problems": rows_a})
     lo, hi = bootstrap_ci([r["c"] / 10 for r in rows_b])
     assert d["ci_low"] > 0 and (d["ci_high"] - d["ci_low"]) < (hi - lo) / 3
+
+
+def test_the_typed_evaluator_refuses_what_it_does_not_know(tmp_path):
+    from ssd_hf.errors import SSDError
+    from ssd_hf.eval.api import EvalRequest, evaluate, to_namespace
+
+    request = EvalRequest(model=None, output=str(tmp_path / "out"), problems="fixtures", n=3, temperature=0.7,
+                          engine={"engine": "transformers"})
+    args = to_namespace(request)
+    assert (args.n, args.temperature, args.engine, args.top_k, args.grader) == (3, 0.7, "transformers", 20, "lcb")
+    with pytest.raises(SSDError, match="unknown engine option 'engin'"):
+        to_namespace(EvalRequest(model=None, output=str(tmp_path), engine={"engin": "vllm"}))
+    with pytest.raises(SSDError, match="nothing to evaluate"):
+        evaluate(request)
+
+
+def test_controls_are_reused_while_their_key_holds(smoke_report, recipe_run):
+    """The smoke run's controls carry the key of what they were evaluated with; the same key finds them again."""
+    from ssd_hf.eval.stage import _cached, control_key
+
+    _, _, results = smoke_report
+    from ssd_hf.eval.api import EvalRequest
+
+    for role in ("base@T_train", "base@best-T"):
+        folder = os.path.join(recipe_run["ssd"], "controls", {"base@T_train": "base-T_train", "base@best-T": "base-best-T"}[role])
+        request = EvalRequest(model=results[role]["config"]["model"], output=folder)
+        assert _cached(request, results[role]["control_key"]) == os.path.join(folder, "results.json")
+        assert _cached(request, control_key(request)) is None  # another key (here: other settings) evaluates again
