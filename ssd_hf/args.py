@@ -18,11 +18,17 @@ import sys
 from dataclasses import dataclass
 
 from .errors import SSDError
+from .inputs import check_yaml_types
 from .settings import GROUPS, SSDSettings, group_of
 
 logger = logging.getLogger(__name__)
 
 LIST_FLAGS = ("--endpoint",)
+ENDPOINT_FLAGS = {"endpoint", "endpoint_protocol", "concurrency", "request_timeout", "max_retries"}
+# TRL/Trainer flags `ssd-hf sample` uses (where to write, seeds, logging, the Hub); its other training flags are refused.
+SAMPLE_USES_TRAINING = {"output_dir", "seed", "push_to_hub", "hub_model_id", "hub_token", "hub_private_repo",
+                        "hub_revision", "bf16", "fp16", "tf32", "report_to", "run_name", "log_level", "logging_dir",
+                        "disable_tqdm", "model_init_kwargs", "use_cpu", "local_rank", "ddp_backend", "ddp_timeout"}
 # Flags a command ignores, by the SSDSettings group they belong to (and a few by name).
 UNUSED_BY = {
     "sample": {"groups": {"evaluation"}, "names": {"run_sample", "run_train", "run_eval", "samples_dataset",
@@ -70,6 +76,7 @@ class RunArgs:
     script: object  # trl.ScriptArguments
     config: object  # SSDConfig
     model: object  # trl.ModelConfig
+    explicit: frozenset = frozenset()  # the flags given on the command line (they win over the YAML)
 
 
 def merge_repeated_list_flags(argv: list[str], flags: tuple[str, ...] = LIST_FLAGS) -> list[str]:
@@ -136,8 +143,27 @@ def check_flags_used(command: str, explicit: set[str]) -> None:
     """A flag the command ignores would be a silent no-op: refuse it in one line."""
     unused = UNUSED_BY.get(command, UNUSED_BY["run"])
     for name in sorted(explicit):
-        if name in unused["names"] or group_of(name) in unused["groups"]:
+        if name in unused["names"] or group_of(name) in unused["groups"] or command == "sample" and _training_only(name):
             raise SSDError(f"--{name} is not used by `ssd-hf {command}`; drop it, or use `ssd-hf run`, which runs every stage.")
+
+
+def check_engine_flags(engine: str, explicit: set[str]) -> None:
+    """A flag of another engine than the one chosen would be ignored: refuse it in one line."""
+    for name in sorted(explicit):
+        owner = "vllm" if name.startswith("vllm_") else "endpoint" if name in ENDPOINT_FLAGS else None
+        if owner == "endpoint" and engine != "endpoint" or owner == "vllm" and engine not in ("vllm", "auto"):
+            raise SSDError(f"--{name} is a flag of --engine {owner}, but the engine is {engine}; drop it, or pass "
+                           f"--engine {owner}.")
+
+
+def _training_only(name: str) -> bool:
+    """A TRL/Trainer training flag (not SSD's, not the model's or data's) that sampling does not read."""
+    from transformers import TrainingArguments
+    from trl import SFTConfig
+
+    fields = {f.name for f in dataclasses.fields(SFTConfig)} | {f.name for f in dataclasses.fields(TrainingArguments)}
+    ssd = {f.name for f in dataclasses.fields(SSDSettings)}
+    return name in fields and name not in ssd and name not in SAMPLE_USES_TRAINING
 
 
 def resolve_derived(values: dict, explicit: set[str]) -> None:
@@ -159,6 +185,7 @@ def parse(argv: list[str], command: str = "run", default_config: str | None = No
     values = load_yaml(config_path)
     resolve_derived(values, explicit)
     parser = TrlParser((ScriptArguments, SSDConfig, ModelConfig))
+    check_yaml_types(values, parser, config_path)
     try:
         unknown = parser.set_defaults_with_config(**values)
         if unknown:
@@ -168,6 +195,7 @@ def parse(argv: list[str], command: str = "run", default_config: str | None = No
         raise
     except ValueError as error:  # bad values, unknown flags
         raise SSDError(str(error).splitlines()[0]) from None
+    check_engine_flags(config.engine, explicit)
     if not model.model_name_or_path:
         raise SSDError("no model given; pass --model_name_or_path (a Hub id or a local folder) or set it in the YAML.")
     config.model_init_kwargs = {
@@ -176,7 +204,7 @@ def parse(argv: list[str], command: str = "run", default_config: str | None = No
         **({"attn_implementation": model.attn_implementation} if model.attn_implementation else {}),
         **({"dtype": model.dtype} if model.dtype else {}),
     }
-    return RunArgs(script, config, model)
+    return RunArgs(script, config, model, frozenset(explicit))
 
 
 def parse_args(argv: list[str], command: str = "run") -> tuple:

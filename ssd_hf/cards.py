@@ -14,6 +14,7 @@ import logging
 import os
 
 from .errors import SSDError
+from .eval_results import BENCHMARK_DATASETS
 from .records import EvalResults, read_provenance, read_samples_manifest
 from .refs import hub_id, model_key, public_name
 
@@ -21,10 +22,6 @@ logger = logging.getLogger(__name__)
 
 TEMPLATE_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "templates")
 PAPER_URL = "https://arxiv.org/abs/2604.01193"
-BENCHMARK_DATASETS = {
-    "lcb-v6": ("livecodebench/code_generation_lite", "LiveCodeBench v6"),
-    "humaneval": ("openai/openai_humaneval", "HumanEval"),
-}
 DIFFICULTIES = ("all", "easy", "medium", "hard")
 
 
@@ -40,7 +37,11 @@ def _template(name: str):
     return env.get_template(name)
 
 
-def _size_category(count: int) -> str:
+def render_template(name: str, **context) -> str:
+    return _template(name).render(**context)
+
+
+def size_category(count: int) -> str:
     for limit, label in ((1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"), (1_000_000, "100K<n<1M")):
         if count < limit:
             return label
@@ -93,7 +94,7 @@ def _dataset_filters(dataset, manifest: dict) -> dict:
     return {**dataclasses.asdict(report), "recorded": bool(recorded), "truncated": truncated}
 
 
-def render_dataset_card(samples_dir: str, repo_id: str | None = None) -> str:
+def render_dataset_card(samples_dir: str, repo_id: str | None = None, links: dict | None = None) -> str:
     """README.md for a samples dataset, filled from its manifest and its records."""
     dataset, manifest = _samples(samples_dir)
     lengths, unit = _completion_lengths(dataset)
@@ -130,16 +131,17 @@ def render_dataset_card(samples_dir: str, repo_id: str | None = None) -> str:
         "length_unit": unit,
         "finish_reasons": dict(sorted(finish.items())),
         "sampling_config_hash": manifest.get("sampling_config_hash") or first.get("sampling_config_hash"),
-        "size_category": _size_category(len(dataset)),
+        "size_category": size_category(len(dataset)),
         "histogram_path": "assets/completion_lengths.png",
         "paper_url": PAPER_URL,
         "repo_id": repo_id or "OWNER/DATASET",
+        "links": links or {},  # the other repos of a `push run`: model_repo, traces_repo, collection_url, endpoint
     }
     from huggingface_hub import DatasetCardData
 
     metadata = DatasetCardData(
         license="other", license_name="inherited", language=["en"], task_categories=["text-generation"],
-        tags=["ssd", "self-distillation", "code", "synthetic"], size_categories=[_size_category(len(dataset))],
+        tags=["ssd", "self-distillation", "code", "synthetic"], size_categories=[size_category(len(dataset))],
         pretty_name=f"SSD samples from {context['base_model'] or 'a base model'}",
         configs=[{"config_name": "default", "data_files": [{"split": "train", "path": "data/*.parquet"}]}],
         base_model=context["base_model_hub_id"],
@@ -239,7 +241,7 @@ def _eval_results(results: list[EvalResults], base_model: str | None):
 
 
 def render_model_card(model_dir: str, results: list[EvalResults] | None, repo_id: str | None = None,
-                      samples_repo_id: str | None = None) -> str:
+                      samples_repo_id: str | None = None, links: dict | None = None) -> str:
     """README.md for a trained SSD model or adapter from its ssd_provenance.json and optional results.
 
     `samples_repo_id`: where local samples were published; `publish.push_model` also records it in the pushed
@@ -289,6 +291,7 @@ def render_model_card(model_dir: str, results: list[EvalResults] | None, repo_id
         "plot_path": "assets/results.png",
         "paper_url": PAPER_URL,
         "repo_id": repo_id or "OWNER/MODEL",
+        "links": links or {},  # traces_repo, samples_repo, space_repo, collection_url, endpoint (what was pushed)
         "report_summary": report_summary(model_dir),
         "ssd_round": provenance.round,
         "lineage": [public_name(m) for m in provenance.lineage],

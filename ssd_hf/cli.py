@@ -1,11 +1,15 @@
 """`ssd-hf` command line: one sub-command per stage, each a thin module in `ssd_hf/commands/` (or its stage).
 
-User errors (`SSDError`) print as one line on stderr and exit with status 2, without a traceback. Logs:
+User errors (`SSDError`, and argparse's own, which would print the whole usage first) print as one line on
+stderr and exit with status 2, without a traceback; under a launch of several processes the first rank that
+meets the error prints it and the others exit quietly. Anything else is a bug: its traceback shows, status 1. Logs:
 ssd-hf's own INFO lines once (main process), other libraries at WARNING and above; `--verbose` shows all.
 """
 
 from __future__ import annotations
 
+import argparse
+import contextlib
 import importlib
 import logging
 import os
@@ -56,6 +60,43 @@ def setup_logging(verbose: bool) -> None:
     warnings.filterwarnings("ignore", message=".*pin_memory.*")
 
 
+@contextlib.contextmanager
+def one_line_usage_errors(command: str):
+    """argparse (ours and TRL's parser) prints its whole usage before a bad value; here the value's line is all."""
+    def error(parser, message):
+        raise SSDError(f"{message}; see `ssd-hf {command} --help`.")
+
+    original = argparse.ArgumentParser.error
+    argparse.ArgumentParser.error = error
+    try:
+        yield
+    finally:
+        argparse.ArgumentParser.error = original
+
+
+def first_to_report() -> bool:
+    """True in a single process; under a launch, for the first rank of this node to report (a file made once)."""
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+        return True
+    import tempfile
+
+    launch = "-".join(os.environ.get(v, "") for v in ("TORCHELASTIC_RUN_ID", "MASTER_ADDR", "MASTER_PORT", "GROUP_RANK"))
+    marker = os.path.join(tempfile.gettempdir(), f"ssd-hf-error-{os.getppid()}-{launch.replace('/', '_')}")
+    try:
+        os.close(os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+        return True
+    except FileExistsError:
+        return False
+    except OSError:
+        return os.environ.get("RANK", "0") == "0"
+
+
+def report_error(command: str, error: SSDError) -> int:
+    if first_to_report():
+        print(f"ssd-hf {command}: error: {error}", file=sys.stderr)
+    return 2
+
+
 def main(argv: list[str] | None = None, default_config: str | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ("-h", "--help"):
@@ -68,21 +109,37 @@ def main(argv: list[str] | None = None, default_config: str | None = None) -> in
     verbose = "--verbose" in rest
     rest = [arg for arg in rest if arg != "--verbose"]
     setup_logging(verbose)
-    module_name, function_name, _ = COMMANDS[command]
     try:
-        function = getattr(importlib.import_module(module_name), function_name)
-        if default_config is not None:
-            return int(function(rest, default_config=default_config) or 0)
-        return int(function(rest) or 0)
+        with one_line_usage_errors(command):
+            return run_command(command, rest, default_config)
     except SSDError as error:
-        print(f"ssd-hf {command}: error: {error}", file=sys.stderr)
-        return 2
+        return report_error(command, error)
     except KeyboardInterrupt:
+        from . import nodes
+
+        if nodes.peer_error():  # another rank of the launch failed or went silent; the watcher stopped this one
+            return report_error(command, SSDError(nodes.peer_error()))
         print(f"ssd-hf {command}: interrupted; rerun the same command to resume.", file=sys.stderr)
         return 130
     except BrokenPipeError:  # `ssd-hf sample --help | head`: the reader left; nothing is wrong
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+
+
+def run_command(command: str, rest: list[str], default_config: str | None) -> int:
+    """One sub-command; under a launch of several ranks, an error here is what the other ranks report."""
+    from . import nodes
+
+    module_name, function_name, _ = COMMANDS[command]
+    try:
+        function = getattr(importlib.import_module(module_name), function_name)
+        code = function(rest, default_config=default_config) if default_config is not None else function(rest)
+    except BaseException as error:
+        if not isinstance(error, KeyboardInterrupt) or not nodes.peer_error():
+            nodes.report_failure(error)
+        raise
+    nodes.finish()
+    return int(code or 0)
 
 
 if __name__ == "__main__":

@@ -27,6 +27,7 @@ from .settings import (
 )
 
 logger = logging.getLogger(__name__)
+MAX_NEW_TOKENS = 1 << 20  # no model generates more in one turn; a bigger value is a typo (1e12)
 
 
 @dataclass
@@ -57,7 +58,7 @@ class SSDConfig(SFTConfig, SSDSettings):
     # ------------------------------------------------------------------ validation
     def validate_ssd_fields(self) -> None:
         """Check every SSD field; raise one readable line on the first bad value."""
-        for ok, message in self._sampling_checks() + self._stage_checks():
+        for ok, message in self._sampling_checks() + self._stage_checks() + self._training_checks():
             if not ok:
                 raise SSDError(message)
         validate_engine_settings(self)
@@ -69,6 +70,8 @@ class SSDConfig(SFTConfig, SSDSettings):
             (self.top_k >= 0, f"top_k must be >= 0 (got {self.top_k}); use 0 to disable top-k truncation."),
             (self.num_samples_per_prompt >= 1, f"num_samples_per_prompt must be >= 1 (got {self.num_samples_per_prompt})."),
             (self.max_new_tokens >= 1, f"max_new_tokens must be >= 1 (got {self.max_new_tokens})."),
+            (self.max_new_tokens <= MAX_NEW_TOKENS, f"max_new_tokens must be at most {MAX_NEW_TOKENS} (got "
+             f"{self.max_new_tokens}); give at most the model's context length."),
             (self.prompt_template in PROMPT_TEMPLATES, f"prompt_template must be one of {', '.join(PROMPT_TEMPLATES)} (got {self.prompt_template!r})."),
             (0 <= self.drop_shortest_fraction < 1, f"drop_shortest_fraction must be in [0, 1) (got {self.drop_shortest_fraction})."),
             (self.max_prompts is None or self.max_prompts >= 1, f"max_prompts must be >= 1 when set (got {self.max_prompts})."),
@@ -83,6 +86,18 @@ class SSDConfig(SFTConfig, SSDSettings):
             (self.eval_n >= 1, f"eval_n must be >= 1 (got {self.eval_n})."),
             (self.eval_grader in ("lcb", "ml-ssd"), f"eval_grader must be 'lcb' or 'ml-ssd' (got {self.eval_grader!r})."),
             (self.global_batch_size is None or self.global_batch_size >= 1, f"global_batch_size must be >= 1 when set (got {self.global_batch_size})."),
+        ]
+
+    def _training_checks(self) -> list[tuple[bool, str]]:
+        return [
+            (self.per_device_train_batch_size >= 1, f"per_device_train_batch_size must be >= 1 (got {self.per_device_train_batch_size})."),
+            (self.gradient_accumulation_steps >= 1, f"gradient_accumulation_steps must be >= 1 (got {self.gradient_accumulation_steps})."),
+            (self.learning_rate >= 0, f"learning_rate must be >= 0 (got {self.learning_rate:g}); the paper uses 5e-6."),
+            (self.max_steps != 0, "max_steps must be > 0, or -1 to train for num_train_epochs (got 0)."),
+            (self.num_train_epochs > 0, f"num_train_epochs must be > 0 (got {self.num_train_epochs:g})."),
+            (self.max_length is None or self.max_length >= 1, f"max_length must be >= 1 (got {self.max_length})."),
+            (self.weight_decay >= 0, f"weight_decay must be >= 0 (got {self.weight_decay:g})."),
+            (self.warmup_steps >= 0, f"warmup_steps must be >= 0 (got {self.warmup_steps:g})."),
         ]
 
     def apply_global_batch_size(self) -> None:
@@ -126,7 +141,9 @@ class SSDConfig(SFTConfig, SSDSettings):
         return self.samples_dir or os.path.join(self.output_dir or ".", "samples")
 
     def resolved_eval_dir(self) -> str:
-        return self.eval_output_dir or os.path.join(self.output_dir or ".", "eval")
+        from .records import model_eval_dir
+
+        return self.eval_output_dir or model_eval_dir(self.output_dir or ".")
 
     def resolved_engine(self) -> str:
         return resolve_engine(self.engine)

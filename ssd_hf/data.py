@@ -42,6 +42,7 @@ def _load_local_folder(name: str, config: str | None, split: str):
 
     if not os.listdir(name):
         raise SSDError(f"{name} is an empty folder; give a folder with JSONL/Parquet/CSV files, a data file, or a Hub dataset id.")
+    _check_one_format(name)
     try:
         if os.path.exists(os.path.join(name, "dataset_info.json")) or os.path.exists(os.path.join(name, "state.json")):
             loaded = datasets.load_from_disk(name)
@@ -50,6 +51,30 @@ def _load_local_folder(name: str, config: str | None, split: str):
     except Exception as error:  # noqa: BLE001 - any failure here is a folder the user must fix
         raise SSDError(f"cannot load a dataset from folder {name}: {first_line(error)}; give a folder with "
                        "JSONL/Parquet/CSV files or one written by `Dataset.save_to_disk`.") from None
+
+
+def _check_one_format(folder: str) -> None:
+    """`datasets` reads only one format of a folder that mixes them (the Parquet, silently): refuse instead."""
+    found = set()
+    for _root, dirs, files in os.walk(folder):
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        found |= {ext[1:] for ext in (os.path.splitext(f)[1].lower() for f in files) if ext in (".jsonl", ".parquet", ".csv")}
+    if len(found) > 1:
+        raise SSDError(f"{folder} mixes {' and '.join(sorted(found))} files, and only one format would be read; "
+                       "keep one format in the folder, or pass one file.")
+
+
+def _check_parquet(name: str) -> None:
+    """An empty or cut-off Parquet file, told as such (datasets says 'an error occurred while generating')."""
+    import pyarrow.parquet as pq
+
+    try:
+        rows = pq.ParquetFile(name).metadata.num_rows
+    except Exception as error:  # noqa: BLE001 - any failure to read the footer is a damaged file
+        raise SSDError(f"{name} is not a readable Parquet file ({first_line(error)}), perhaps cut off by an interrupted "
+                       "copy; write or download it again.") from None
+    if rows == 0:
+        raise SSDError(f"{name} holds no records; give a file with at least one record.")
 
 
 def _load_local_file(name: str):
@@ -62,6 +87,8 @@ def _load_local_file(name: str):
         raise SSDError(f"{name} is empty; give a file with at least one record.")
     if LOCAL_DATA_FORMATS[suffix] == "json":
         _check_json_records(name)
+    if suffix == ".parquet":
+        _check_parquet(name)
     try:
         return datasets.load_dataset(LOCAL_DATA_FORMATS[suffix], data_files=name, split="train")
     except Exception as error:  # noqa: BLE001 - any parse failure is a bad file for the user
@@ -104,8 +131,10 @@ def load_samples(path: str):
     from datasets import load_dataset
 
     if os.path.isdir(path):
+        _check_finished(path)
         data = os.path.join(path, SAMPLES_DATA_FILE)
         if os.path.exists(data):
+            _check_parquet(data)
             return load_dataset("parquet", data_files=data, split="train")
         parquet = sorted(f for f in os.listdir(os.path.join(path, "data")) if f.endswith(".parquet")) \
             if os.path.isdir(os.path.join(path, "data")) else []
@@ -116,9 +145,20 @@ def load_samples(path: str):
             chosen = next((f for f in top if f.endswith(".jsonl")), top[0])
             return _load_local_file(os.path.join(path, chosen))
         raise SSDError(f"{path} has no finished samples dataset (missing {SAMPLES_DATA_FILE}); run `ssd-hf sample` first.")
+    if not os.path.exists(path):
+        raise SSDError(f"{path} does not exist; run `ssd-hf sample` first (with the same --output_dir or "
+                       "--samples_dir), or pass --samples_dataset.")
     if path.endswith((".parquet", ".jsonl", ".json")):
         return _load_local_file(path)
     raise SSDError(f"cannot read samples from {path}; give a samples directory, .parquet or .jsonl file.")
+
+
+def _check_finished(path: str) -> None:
+    """A local store whose sampling run stopped before its merge holds older or no records: refuse, don't use them."""
+    manifest = read_samples_manifest(path) if os.path.isdir(os.path.join(path, ".store")) else None
+    if manifest is not None and not manifest.finalized:
+        raise SSDError(f"{path} is not finished: the sampling run that was adding to it stopped before its merge; rerun "
+                       "that `ssd-hf sample` command to finish it (samples already drawn are kept).")
 
 
 # ----------------------------------------------------------------------------------- samples from other tools
@@ -174,7 +214,7 @@ def samples_location(ref: str) -> str:
     name, revision = split_revision(ref)
     if os.path.exists(name):
         return name
-    if is_local(name) or name.count("/") != 1:
+    if is_local(name) or name.count("/") != 1 or os.path.isdir(name.split("/")[0]):  # in/nosuch: a path, in/ exists
         raise SSDError(f"{name} does not exist; give a samples directory or a Hub dataset id like org/name[@revision].")
     from . import hub
 

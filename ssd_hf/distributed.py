@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 
+from . import nodes
 from .errors import SSDError
 
 MPI_SIZE_VARS = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "MV2_COMM_WORLD_SIZE", "WORLD_SIZE")
@@ -26,7 +27,8 @@ def init_distributed_state() -> None:
 
     A multi-process launch (`accelerate launch --multi_gpu --num_processes N`, torchrun) on a machine with no
     GPU runs on CPU with gloo: accelerate only forms a CPU group when asked (`ACCELERATE_USE_CPU`), and
-    TrainingArguments re-creates the state from that same variable, so both stages agree.
+    TrainingArguments re-creates the state from that same variable, so both stages agree. With several ranks,
+    `nodes.start` names each rank's host and watches for ranks that fail or fall silent.
     """
     import torch
     from accelerate import PartialState
@@ -36,3 +38,4 @@ def init_distributed_state() -> None:
     if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not torch.cuda.is_available():
         os.environ["ACCELERATE_USE_CPU"] = "true"
     PartialState(cpu=parse_flag_from_env("ACCELERATE_USE_CPU"))
+    nodes.start()

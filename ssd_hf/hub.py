@@ -193,3 +193,29 @@ def model_results_folder(ref: str, token: str | None = None) -> str | None:
     except SSDError as error:
         logger.warning("%s", error)
         return None
+
+
+def collection(title: str, token: str | None = None, private: bool = False, description: str | None = None):
+    """The caller's Collection titled `title`, created if it does not exist yet (a rerun finds the same one)."""
+    hf = api(token)
+    action = f"creating collection {title!r}"
+    owner = call(action, hf.whoami).get("name")
+    for found in call(action, lambda: list(hf.list_collections(owner=owner))):
+        if found.title == title:
+            return call(action, lambda slug=found.slug: hf.get_collection(slug))
+    return call(action, lambda: hf.create_collection(title, description=description, private=private, exists_ok=True))
+
+
+def gather(slug: str, items: list[tuple[str, str, str]], token: str | None = None):
+    """Put each (repo id, repo type, note) in the collection: a missing item is added, a changed note updated, and
+    nothing is written for what is already there as asked (no duplicates on a rerun). Returns the collection."""
+    hf = api(token)
+    action = f"updating collection {slug}"
+    present = {(item.item_type, item.item_id): item for item in call(action, lambda: hf.get_collection(slug)).items}
+    for repo_id, repo_type, note in items:
+        item = present.get((repo_type, repo_id))
+        if item is None:
+            call(action, lambda r=repo_id, t=repo_type, n=note: hf.add_collection_item(slug, r, t, note=n, exists_ok=True))
+        elif (item.note or "") != note:
+            call(action, lambda i=item.item_object_id, n=note: hf.update_collection_item(slug, i, note=n))
+    return call(action, lambda: hf.get_collection(slug))

@@ -12,9 +12,11 @@ import os
 
 from .errors import SSDError
 from .records import (
+    EVAL_DIR,
     PROVENANCE_FILE,
     PUBLISHED_MANIFEST,
     EvalResults,
+    model_results_path,
     read_provenance,
     read_results,
     read_samples_manifest,
@@ -32,6 +34,7 @@ RESULTS_PLOT_PATH = "assets/results.png"
 MODEL_IGNORE_PATTERNS = [
     "checkpoint-*", ".*", "*/.*", "runs/*", "wandb/*", "*__pycache__*", "README.md",
     "training_args.bin", "optimizer.pt", "scheduler.pt", "rng_state*.pth", "trainer_state.json",
+    f"{EVAL_DIR}/*",  # the evaluation folder (generations, verdicts): its results go up as results/*.json
 ]
 
 
@@ -69,13 +72,13 @@ def _public_parquet(path: str) -> bytes | str:
 
 
 def push_samples(samples_dir: str, repo_id: str, private: bool = False, token: str | None = None,
-                 revision: str | None = None) -> str:
+                 revision: str | None = None, links: dict | None = None) -> str:
     """Push a finished samples dir as a dataset repo with its card and length histogram; return the commit URL."""
     from . import cards, hub
 
     repo_id = hub.owned_repo_id(repo_id, token, f"pushing to dataset repo {repo_id}")
     files = samples_files(samples_dir)
-    files["README.md"] = cards.render_dataset_card(samples_dir, repo_id).encode()
+    files["README.md"] = cards.render_dataset_card(samples_dir, repo_id, links).encode()
     files[HISTOGRAM_PATH] = cards.length_histogram_png(samples_dir)
     return hub.commit(repo_id, "dataset", files, "Upload SSD samples dataset", private, token, revision)
 
@@ -95,8 +98,13 @@ def model_files(model_dir: str) -> dict[str, str]:
     return folder_files(model_dir, MODEL_IGNORE_PATTERNS + samples_dirs)
 
 
-def load_results(results) -> list[EvalResults]:
-    """Results given as records, dicts or paths to results JSON files."""
+def load_results(results, stamp: bool = True) -> list[EvalResults]:
+    """Results given as records, dicts or paths to results JSON files.
+
+    A file without a recorded date gets its modification time (`stamp`), kept in what is published.
+    """
+    from .eval_results import evaluation_date
+
     loaded = []
     for item in results or []:
         if isinstance(item, EvalResults):
@@ -106,9 +114,22 @@ def load_results(results) -> list[EvalResults]:
         else:
             try:
                 loaded.append(read_results(item))
+                if stamp and evaluation_date(loaded[-1], item):
+                    loaded[-1].extra.setdefault("date", evaluation_date(loaded[-1], item))
             except (OSError, ValueError) as error:
                 raise SSDError(f"cannot read results file {item}: {error}; give a JSON file written by `ssd-hf eval`.") from None
     return loaded
+
+
+def model_folder_results(model_dir: str) -> list[str]:
+    """The results a model folder carries (`<model>/eval/results.json`), with its base model's when the base is a
+    local folder evaluated the same way: what `ssd-hf card` and `push model` show without `--results`."""
+    found = [model_results_path(model_dir)]
+    provenance = read_provenance(model_dir)
+    base = provenance.base_model if provenance else None
+    if base and os.path.isdir(base) and os.path.abspath(base) != os.path.abspath(model_dir):
+        found.append(model_results_path(base))
+    return [path for path in found if path]
 
 
 def results_name(result: EvalResults) -> str:
@@ -118,14 +139,19 @@ def results_name(result: EvalResults) -> str:
 
 
 def _results_json(result: EvalResults) -> bytes:
-    return json.dumps(result.to_dict(), indent=2, sort_keys=True).encode()
+    """The results file as published: the model and other recorded paths cut to their folder name."""
+    data = result.to_dict()
+    data["config"] = strip_local_paths(data.get("config") or {})
+    return json.dumps(data, indent=2, sort_keys=True).encode()
 
 
 def push_model(model_dir: str, repo_id: str, private: bool = False, token: str | None = None, results=None,
-               samples_repo_id: str | None = None) -> str:
+               samples_repo_id: str | None = None, traces_repo: str | None = None, links: dict | None = None) -> str:
     """Push a trained adapter or full model with its model card; return the commit URL.
 
-    `samples_repo_id` names the Hub dataset the local samples were pushed to, for the card's `datasets`.
+    `samples_repo_id` names the Hub dataset the local samples were pushed to, for the card's `datasets`;
+    `results` None means the results the folder carries (`model_folder_results`). With results, their traces
+    dataset is pushed first (`traces_repo`, default `<repo>-eval-traces`) and `.eval_results/` points at it.
     """
     from . import cards, hub
 
@@ -135,13 +161,42 @@ def push_model(model_dir: str, repo_id: str, private: bool = False, token: str |
     if provenance is not None:
         provenance = _public_provenance(provenance, samples_repo_id)
         files[PROVENANCE_FILE] = to_json(provenance).encode()
-    loaded = sorted(load_results(results), key=results_name)
+    loaded = sorted(load_results(model_folder_results(model_dir) if results is None else results), key=results_name)
     files.update({results_name(r): _results_json(r) for r in loaded})
-    files["README.md"] = cards.render_model_card(model_dir, loaded or None, repo_id, samples_repo_id).encode()
+    links = {**(links or {}), **_evaluation(repo_id, loaded, provenance, traces_repo, private, token, links or {}, files)}
+    files["README.md"] = cards.render_model_card(model_dir, loaded or None, repo_id, samples_repo_id, links).encode()
     plot = cards.results_plot_png(loaded) if loaded else None
     if plot:
         files[RESULTS_PLOT_PATH] = plot
     return hub.commit(repo_id, "model", files, "Upload SSD model", private, token)
+
+
+def _evaluation(repo_id: str, results: list[EvalResults], provenance, traces_repo: str | None, private: bool,
+                token: str | None, links: dict, files: dict) -> dict:
+    """Push the traces dataset of `results` and add `.eval_results/*.yaml` to `files`; returns the card's links."""
+    from . import hub
+    from .eval_results import eval_results_files
+    from .traces import is_base, traces_files, traces_repo_for
+
+    if not results:
+        return {}
+    base_model = provenance.base_model if provenance else None
+    endpoint = hub.api(token).endpoint
+    traces_repo = hub.owned_repo_id(traces_repo or traces_repo_for(repo_id), token, "pushing the evaluation traces")
+    samples_repo = links.get("samples_repo") or (provenance.samples_dataset if provenance else None)
+    traces = traces_files(results, base_model, repo_id, traces_repo,
+                          {**links, "endpoint": endpoint, "samples_repo": hub_id_or_none(samples_repo)})
+    if traces:
+        hub.commit(traces_repo, "dataset", traces, "Upload SSD evaluation traces", private, token)
+    own = [(results_name(r), r) for r in results if not is_base(r, base_model)]
+    files.update(eval_results_files(own, traces_repo if traces else None, endpoint))
+    return {"endpoint": endpoint, **({"traces_repo": traces_repo} if traces else {})}
+
+
+def hub_id_or_none(ref: str | None) -> str | None:
+    from .refs import hub_id
+
+    return hub_id(ref) if ref else None
 
 
 def _public_provenance(provenance, samples_repo_id: str | None):
@@ -153,8 +208,9 @@ def _public_provenance(provenance, samples_repo_id: str | None):
     return public
 
 
-def push_results(results_json_path: str, repo_id: str, token: str | None = None) -> str:
-    """Add an evaluation results JSON to a pushed model repo and rewrite its card and model-index."""
+def push_results(results_json_path: str, repo_id: str, token: str | None = None, traces_repo: str | None = None) -> str:
+    """Add an evaluation results JSON to a pushed model repo: rewrite its card, model-index and `.eval_results/`,
+    and push the traces dataset of every results file the repo then holds."""
     import tempfile
 
     from . import cards, hub
@@ -166,13 +222,14 @@ def push_results(results_json_path: str, repo_id: str, token: str | None = None)
         local = hub.snapshot(repo_id, "model", [PROVENANCE_FILE, "config.json", "adapter_config.json",
                                                 f"{RESULTS_DIR}/*.json"], token=token, local_dir=scratch)
         results_dir = os.path.join(local, RESULTS_DIR)
-        existing = load_results([os.path.join(results_dir, n) for n in sorted(os.listdir(results_dir))]) \
+        existing = load_results([os.path.join(results_dir, n) for n in sorted(os.listdir(results_dir))], stamp=False) \
             if os.path.isdir(results_dir) else []
         by_name = {results_name(r): r for r in existing}
         by_name[results_name(new)] = new
         ordered = [by_name[k] for k in sorted(by_name)]
         files: dict[str, bytes | str] = {results_name(new): _results_json(new)}
-        files["README.md"] = cards.render_model_card(local, ordered, repo_id).encode()
+        links = _evaluation(repo_id, ordered, read_provenance(local), traces_repo, False, token, {}, files)
+        files["README.md"] = cards.render_model_card(local, ordered, repo_id, links=links).encode()
         plot = cards.results_plot_png(ordered)
         if plot:
             files[RESULTS_PLOT_PATH] = plot
@@ -205,8 +262,9 @@ def push_run_samples(config, token: str | None) -> str | None:
 
 def push_run_model(config, token: str | None, samples_repo_id: str | None = None) -> str:
     """push_to_hub=True, once the model is saved in `output_dir`: push it with its card; return the commit URL."""
+    # The run evaluates (and pushes results) after this: an eval/ left by an earlier run is not this model's.
     return push_model(config.output_dir, run_repo_id(config), private=bool(config.hub_private_repo), token=token,
-                      samples_repo_id=samples_repo_id)
+                      results=[], samples_repo_id=samples_repo_id)
 
 
 def push_space(folder: str, repo_id: str, private: bool = False, token: str | None = None,

@@ -23,6 +23,7 @@ PROVENANCE_FILE = "ssd_provenance.json"
 STORE_MANIFEST = os.path.join(".store", "manifest.json")
 PUBLISHED_MANIFEST = "ssd_manifest.json"  # the store's manifest as pushed: no local paths, no store internals
 RESULTS_FILE = "results.json"
+EVAL_DIR = "eval"  # a model folder's evaluation: <model>/eval/results.json (demo, `ssd-hf run`, `ssd-hf eval --model DIR`)
 SAMPLES_DATA_FILE = os.path.join("data", "train-00000-of-00001.parquet")
 
 DEFAULT_SYSTEM_PROMPT = (
@@ -254,6 +255,18 @@ class EvalResults:
         """{"value", "ci_low", "ci_high"} of one metric, or None when not measured."""
         value = (self.aggregates.get(difficulty) or {}).get(name)
         return value if isinstance(value, dict) and "value" in value else None
+
+
+def model_eval_dir(model_dir: str) -> str:
+    """Where a model folder's evaluation goes: the one place the demo, `run` and `eval` write and card, push and
+    the Space read."""
+    return os.path.join(model_dir, EVAL_DIR)
+
+
+def model_results_path(model_dir: str) -> str | None:
+    """`<model>/eval/results.json` when it exists, else None."""
+    path = os.path.join(model_eval_dir(model_dir), RESULTS_FILE)
+    return path if os.path.isfile(path) else None
 
 
 def read_results(path: str) -> EvalResults:

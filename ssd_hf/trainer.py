@@ -17,6 +17,7 @@ import contextlib
 import copy
 import logging
 import os
+import time
 
 from datasets import Dataset
 from trl import SFTTrainer
@@ -207,6 +208,60 @@ class SSDTrainer(SFTTrainer):
         """Save as SFTTrainer does, then the SSD record and card beside the weights (checkpoints included)."""
         super().save_model(output_dir, _internal_call)
         self._write_ssd_card(output_dir or self.args.output_dir)
+
+    def _save(self, output_dir: str | None = None, state_dict=None) -> None:
+        """Each node's first rank writes its own copy under `save_on_each_node` (node-local output folders):
+        transformers 5 writes a model's weights on global rank 0 only once torch.distributed is up."""
+        model = self.accelerator.unwrap_model(self.model, keep_torch_compile=False)
+        own_copy = self.args.save_on_each_node and self.args.should_save and not self.is_world_process_zero()
+        if not own_copy or not hasattr(model, "should_save_on_this_rank"):
+            return super()._save(output_dir, state_dict)
+        model.should_save_on_this_rank = lambda is_main_process: is_main_process
+        try:
+            return super()._save(output_dir, state_dict)
+        finally:
+            del model.should_save_on_this_rank
+
+    def _save_checkpoint(self, model, trial):
+        """Trainer's checkpoint save; on a full disk the half-written folder goes and one line says which disk."""
+        from .checkpoints import disk_full_error, is_disk_full, newest_whole, remove_checkpoint
+
+        run_dir = self._get_output_dir(trial=trial)
+        folder = os.path.join(run_dir, f"checkpoint-{self.state.global_step}")
+        try:
+            super()._save_checkpoint(model, trial)
+        except Exception as error:
+            if not is_disk_full(error, folder):
+                raise
+            if self.args.should_save:
+                remove_checkpoint(folder)
+            raise disk_full_error(os.path.basename(folder), run_dir, newest_whole(run_dir)[0]) from None
+
+    def save_final(self, output_dir: str) -> None:
+        """The trained model, its card and tokenizer into output_dir; on a full disk the files this save wrote go
+        (a rerun resumes from the last checkpoint and saves again) and one line says which disk."""
+        from .checkpoints import disk_full_error, is_disk_full, newest_whole, remove_written_since
+
+        started = time.time()
+        try:
+            self.save_model(output_dir)
+            if self.args.should_save:  # the main process, or each node's first under save_on_each_node
+                self.processing_class.save_pretrained(output_dir)
+        except Exception as error:
+            if not is_disk_full(error, output_dir):
+                raise
+            if self.args.should_save:
+                remove_written_since(output_dir, started)
+            raise disk_full_error("the trained model", output_dir, newest_whole(output_dir)[0]) from None
+
+    def _issue_warnings_after_load(self, load_result) -> None:
+        """A checkpoint of a model with tied embeddings has no lm_head.weight (it is the embedding): not a missing key."""
+        tied = getattr(self.accelerator.unwrap_model(self.model), "_tied_weights_keys", None) or {}
+        missing = [key for key in load_result.missing_keys if key.split("base_model.model.")[-1] not in tied]
+        if len(missing) < len(load_result.missing_keys):
+            load_result = type(load_result)(missing, load_result.unexpected_keys)
+            self.accelerator.unwrap_model(self.model).tie_weights()
+        super()._issue_warnings_after_load(load_result)
 
     def create_model_card(self, model_name: str | None = None, dataset_name: str | None = None, tags=None):
         """The SSD card, written from the recorded provenance, instead of TRL's generic one."""

@@ -44,6 +44,14 @@ def stop_ids(tokenizer, model_eos: int | list[int] | None = None) -> set[int]:
     return ids
 
 
+def check_token_ids(row: dict, vocabulary: int) -> None:
+    """Token ids from another tokenizer would index past the embedding (an IndexError deep in training)."""
+    largest = max([*row["prompt_token_ids"], *row["completion_token_ids"], 0])
+    if largest >= vocabulary:
+        raise SSDError(f"the samples hold token id {largest}, but this model's tokenizer has {vocabulary} tokens: they "
+                       "were drawn with another tokenizer; train the model they were sampled from, or sample again.")
+
+
 def sampled_row(row: dict, end_of_turn: int | None, stops: set[int]) -> dict:
     """The sampled sequence as one training row (the completion is what the loss sees)."""
     prompt, completion = list(row["prompt_token_ids"]), list(row["completion_token_ids"])
@@ -88,6 +96,7 @@ def build_training_rows(samples, tokenizer, use_chat_template: bool = True, trun
                 report.truncated_dropped += 1
                 continue
         if has_token_ids(row):
+            check_token_ids(row, len(tokenizer))
             rows.append(sampled_row(row, tokenizer.eos_token_id, stops))
             report.from_token_ids += 1
         else:

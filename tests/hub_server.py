@@ -2,7 +2,8 @@
 
 It speaks the part of the Hub HTTP protocol that the unmodified `huggingface_hub` client, `datasets` and
 `transformers` use for our pushes and pulls: whoami, repo creation, pre-upload, commit, repo info by
-revision, tree listing, paths-info and file resolve (HEAD and ranged GET). Pre-upload answers "regular"
+revision, tree listing, paths-info and file resolve (HEAD and ranged GET), and Collections (list by owner,
+create, get, add an item, update an item's note), answered in the shapes `HfApi`'s collection methods parse. Pre-upload answers "regular"
 for every file, so the client sends contents inline in the commit and never needs LFS or Xet storage.
 Every commit is kept, so tests can count commits and read every byte ever pushed.
 """
@@ -35,6 +36,21 @@ class Commit:
 
 
 @dataclass
+class CollectionRecord:
+    slug: str
+    title: str
+    owner: str
+    private: bool
+    description: str | None = None
+    items: list[dict] = field(default_factory=list)  # {"_id", "id", "type", "position", "note": {"text"}}
+
+    def payload(self) -> dict:
+        return {"slug": self.slug, "title": self.title, "owner": {"name": self.owner, "type": "user"},
+                "items": self.items, "lastUpdated": "2026-01-01T00:00:00.000Z", "position": 0,
+                "private": self.private, "theme": "blue", "upvotes": 0, "description": self.description}
+
+
+@dataclass
 class Repo:
     repo_type: str
     repo_id: str
@@ -64,6 +80,7 @@ class FakeHub:
     def __init__(self, tokens: dict[str, str], fail_next: int = 0):
         self.tokens = tokens  # token -> user name
         self.repos: dict[tuple[str, str], Repo] = {}
+        self.collections: dict[str, CollectionRecord] = {}  # slug -> collection
         self.lock = threading.Lock()
         self.requests: list[tuple[str, str]] = []
         self.fail_next = fail_next  # answer this many upcoming write requests with 503 (transient error)
@@ -144,6 +161,11 @@ TYPE_PATTERN = r"(?P<type>models|datasets|spaces)"
 REPO_PATTERN = r"(?P<repo>[^/]+/[^/]+)"
 ROUTES = [
     ("GET", re.compile(r"^/api/whoami-v2$"), "whoami"),
+    ("GET", re.compile(r"^/api/collections$"), "list_collections"),
+    ("POST", re.compile(r"^/api/collections$"), "create_collection"),
+    ("GET", re.compile(r"^/api/collections/(?P<slug>[^/]+/[^/]+)$"), "get_collection"),
+    ("POST", re.compile(r"^/api/collections/(?P<slug>[^/]+/[^/]+)/items$"), "add_collection_item"),
+    ("PATCH", re.compile(r"^/api/collections/(?P<slug>[^/]+/[^/]+)/items/(?P<item>[^/]+)$"), "update_collection_item"),
     ("POST", re.compile(r"^/api/repos/create$"), "create"),
     ("POST", re.compile(r"^/api/validate-yaml$"), "validate_yaml"),
     ("POST", re.compile(rf"^/api/{TYPE_PATTERN}/{REPO_PATTERN}/preupload/(?P<rev>[^/]+)$"), "preupload"),
@@ -213,7 +235,7 @@ class _Handler(BaseHTTPRequestHandler):
             if method == self.command and match:
                 params = {k: v for k, v in match.groupdict().items()}
                 repo_type = {"models": "model", "datasets": "dataset", "spaces": "space", None: "model"}[params.pop("type", None)]
-                if name in ("create", "preupload", "commit") and hub.fail_next > 0:
+                if name in ("create", "preupload", "commit", "create_collection", "add_collection_item") and hub.fail_next > 0:
                     hub.fail_next -= 1
                     self._body()
                     return self._error(503, "Service temporarily unavailable")
@@ -222,7 +244,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._body()
         self._error(404, f"no route for {self.command} {path}")
 
-    do_GET = do_POST = do_HEAD = _dispatch
+    do_GET = do_POST = do_HEAD = do_PATCH = _dispatch
 
     def _readable_repo(self, user, repo_type, repo) -> Repo | None:
         found = self.server_hub.repo(repo_type, repo)
@@ -428,3 +450,73 @@ class _Handler(BaseHTTPRequestHandler):
         if self.command == "HEAD":
             headers["_length"] = len(data)
         self._send(status, body, headers, content_type="application/octet-stream")
+
+    # ------------------------------------------------------------------ collections
+    def _list_collections(self, user, query=None, **_):
+        owner = (query or {}).get("owner")
+        found = [c for c in self.server_hub.collections.values()
+                 if (owner is None or c.owner == owner) and (not c.private or c.owner == user)]
+        # the Hub truncates items here, and the client numbers the collections itself (no "position")
+        self._json(200, [{k: v for k, v in {**c.payload(), "items": c.items[:4]}.items() if k != "position"} for c in found])
+
+    def _collection(self, user, slug) -> CollectionRecord | None:
+        found = self.server_hub.collections.get(slug)
+        if found is None or (found.private and found.owner != user):
+            self._error(404, "Collection not found")
+            return None
+        return found
+
+    def _create_collection(self, user, **_):
+        payload = json.loads(self._body() or b"{}")
+        if user is None:
+            return self._error(401, "You must be authenticated to create a collection")
+        namespace = payload.get("namespace") or user
+        if namespace != user:
+            return self._error(403, "You don't have the rights to create collections in this namespace")
+        same = next((c for c in self.server_hub.collections.values() if c.owner == namespace and c.title == payload["title"]), None)
+        if same is not None:
+            return self._json(409, {"error": "Collection already exists", "slug": same.slug})
+        words = re.sub(r"[^a-z0-9]+", "-", payload["title"].lower()).strip("-")
+        digest = hashlib.sha1(f"{namespace}/{payload['title']}".encode()).hexdigest()[:24]
+        slug = f"{namespace}/{words}-{digest}"
+        record = CollectionRecord(slug, payload["title"], namespace, bool(payload.get("private")), payload.get("description"))
+        self.server_hub.collections[slug] = record
+        self._json(200, record.payload())
+
+    def _get_collection(self, user, slug, **_):
+        found = self._collection(user, slug)
+        if found is not None:
+            self._json(200, found.payload())
+
+    def _add_collection_item(self, user, slug, **_):
+        payload = json.loads(self._body() or b"{}")
+        found = self._collection(user, slug)
+        if found is None:
+            return
+        if found.owner != user:
+            return self._error(403, "You don't have the rights to edit this collection")
+        item = payload.get("item") or {}
+        if self.server_hub.repo(item.get("type"), item.get("id")) is None:
+            return self._error(404, f"{item.get('type')} {item.get('id')} not found")
+        if any(i["id"] == item["id"] and i["type"] == item["type"] for i in found.items):
+            return self._error(409, "Item already in the collection")
+        object_id = hashlib.sha1(f"{slug}/{item['type']}/{item['id']}".encode()).hexdigest()[:24]
+        found.items.append({"_id": object_id, "id": item["id"], "type": item["type"], "position": len(found.items),
+                            **({"note": {"text": payload["note"]}} if payload.get("note") is not None else {})})
+        self._json(200, found.payload())
+
+    def _update_collection_item(self, user, slug, item, **_):
+        payload = json.loads(self._body() or b"{}")
+        found = self._collection(user, slug)
+        if found is None:
+            return
+        if found.owner != user:
+            return self._error(403, "You don't have the rights to edit this collection")
+        entry = next((i for i in found.items if i["_id"] == item), None)
+        if entry is None:
+            return self._error(404, "Item not found")
+        if payload.get("note") is not None:
+            entry["note"] = {"text": payload["note"]}
+        if payload.get("position") is not None:
+            entry["position"] = payload["position"]
+        self._json(200, {"success": True})

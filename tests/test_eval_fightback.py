@@ -61,20 +61,20 @@ def stdin_programs() -> list[tuple[str, str, str]]:
         ("process_vm_writev_runner", _refused(f"libc.process_vm_writev({RUNNER}, 0, 0, 0, 0, 0)"), "pass"),
         ("kcmp_runner", _refused(f"libc.syscall({NR['kcmp']}, os.getpid(), {RUNNER}, 0, 0, 0)"), "pass"),
         ("forge_status_then_overrun", f"{LIBC}import time\nfor fd in range(3, 64):\n    try:\n"
-         "        os.write(fd, b'{\"test\": 0, \"status\": 0}\\n')\n    except OSError:\n        pass\ntime.sleep(8)\nprint('blocked')\n",
+         "        os.write(fd, b'{\"test\": 0, \"status\": 0}\\n')\n    except OSError:\n        pass\ntime.sleep(12)\nprint('blocked')\n",
          "timeout"),
         ("stop_the_runner", f"{LIBC}import signal\nposix.kill({RUNNER}, signal.SIGSTOP)\nprint('blocked')\n", "timeout"),
         ("kill_the_runner", f"{LIBC}posix.kill({RUNNER}, 9)\nprint('blocked')\n", "runtime_error"),
         # limits that must count everything
         ("three_forks_over_the_cap", f"{LIBC}kids = []\nfor _ in range(3):\n    pid = posix.fork()\n    if pid == 0:\n"
-         "        x = bytearray(300 * 1024 ** 2)\n        import time\n        time.sleep(0.5)\n        os._exit(0)\n    kids.append(pid)\n"
+         "        x = bytearray(130 * 1024 ** 2)\n        import time\n        time.sleep(0.5)\n        os._exit(0)\n    kids.append(pid)\n"
          "codes = [os.waitpid(k, 0)[1] for k in kids]\nprint('blocked' if any(codes) else codes)\n", "pass"),
-        ("memfds_past_the_cap", f"{LIBC}chunk = b'x' * (30 * 1024 ** 2)\nfds = [os.memfd_create('x') for _ in range(30)]\n"
+        ("memfds_past_the_cap", f"{LIBC}chunk = b'x' * (30 * 1024 ** 2)\nfds = [os.memfd_create('x') for _ in range(12)]\n"
          "for fd in fds:\n    os.write(fd, chunk)\nprint('escaped')\n", "runtime_error"),
         ("sysv_shm_past_the_cap", f"{LIBC}libc.shmat.restype = ctypes.c_void_p\nlibc.shmdt.argtypes = [ctypes.c_void_p]\n"
-         "size = 250 * 1024 ** 2\nfor _ in range(4):\n    addr = libc.shmat(libc.shmget(0, size, 0o1600), None, 0)\n"
+         "size = 130 * 1024 ** 2\nfor _ in range(3):\n    addr = libc.shmat(libc.shmget(0, size, 0o1600), None, 0)\n"
          "    ctypes.memset(addr, 1, size)\n    libc.shmdt(addr)\nprint('escaped')\n", "runtime_error"),
-        ("mmap_threads_in_two_processes", HOG + "import threading, time\ndef hog():\n    m = mmap.mmap(-1, 200 * 1024 ** 2)\n"
+        ("mmap_threads_in_two_processes", HOG + "import threading, time\ndef hog():\n    m = mmap.mmap(-1, 100 * 1024 ** 2)\n"
          "    m.write(b'x' * len(m))\n    time.sleep(0.5)\ndef proc():\n    ts = [threading.Thread(target=hog) for _ in range(2)]\n"
          "    [t.start() for t in ts]\n    [t.join() for t in ts]\n    os._exit(0)\n"
          "kids = []\nfor _ in range(2):\n    pid = posix.fork()\n    if pid == 0:\n        proc()\n    kids.append(pid)\n"
@@ -175,11 +175,12 @@ def _row(qid, tests, func_name=None):
             "public_test_cases": json.dumps(cases[:1]), "private_test_cases": json.dumps(cases[1:])}
 
 
-def _cgroups_left() -> list[str]:
+def _cgroups_left(pids: list[int]) -> list[str]:
+    """Program groups the given evaluator processes made and did not remove."""
     roots, _ = cgroup_roots()
     if roots is None:
         return []
-    return [n for parent in roots.parents for n in os.listdir(parent) if n.startswith("ssd-hf-")]
+    return [n for parent in roots.parents for n in os.listdir(parent) if n.startswith(tuple(f"ssd-hf-{p}-" for p in pids))]
 
 
 def _key_found(description: str) -> bool:
@@ -216,7 +217,7 @@ def _eval(args: list[str], cwd: str) -> tuple[subprocess.CompletedProcess, int, 
     rss = PeakRSS(proc.pid)
     out, err = proc.communicate(timeout=600)
     rss.thread.join(timeout=1)
-    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err), rss.peak, time.monotonic() - start
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err), rss.peak, time.monotonic() - start, proc.pid
 
 
 def _write_jsonl(path, rows):
@@ -239,7 +240,7 @@ def fight(tmp_path_factory):
     _write_jsonl(work / "trivial.jsonl", [{"question_id": "hx", "completion": "```python\nprint('blocked')\n```\n"}])
     _write_jsonl(work / "he.jsonl", [{"task_id": "HumanEval/0", "completion": c} for _, c, _ in he_cases])
     os.makedirs(work / "tmp")
-    common = ["--timeout", "4", "--workers", "2", "--sandbox", "bwrap", "--memory_mb", "768"]
+    common = ["--timeout", "6", "--workers", "2", "--sandbox", "bwrap", "--memory_mb", "320"]
     trivial = _eval(["--problems", str(work / "problems.jsonl"), "--solutions", str(work / "trivial.jsonl"),
                      "--output", str(work / "trivial"), *common], str(work))
     lcb = _eval(["--problems", str(work / "problems.jsonl"), "--solutions", str(work / "solutions.jsonl"),
@@ -288,11 +289,11 @@ def test_the_evaluator_stays_small_and_in_time(fight):
 
 
 def test_nothing_left_behind(fight):
-    assert _cgroups_left() == []
+    """Every program group was removed, which the kernel allows only once no process is left in it; no kernel
+    key was planted; the evaluator's temporary folder stayed empty."""
+    assert _cgroups_left([fight[key][3] for key in ("trivial", "lcb", "he_run")]) == []
     assert not _key_found(TAG) and not _key_found(f"{TAG}-u")
     assert fight["tmp_left"] == []  # the evaluator's temporary folder: no file of any program's was ever on disk
-    out = subprocess.run(["ps", "-eo", "pid,user,args"], capture_output=True, text=True).stdout
-    assert not [line for line in out.splitlines() if line.split()[1:2] == ["nobody"] or "65534" in line.split()[1:2]], out
 
 
 def test_layers_are_active_where_required():

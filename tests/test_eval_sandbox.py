@@ -205,3 +205,20 @@ def test_a_sandbox_that_will_not_start_is_no_verdict_and_a_rerun_judges_it(tmp_p
     second = score_completions(problems, items, SandboxLimits(timeout_s=2.0), workers=1, show_progress=False,
                                store=VerdictStore(str(tmp_path)))
     assert [r["verdict"] for r in second] == ["pass"]
+
+
+def test_a_program_that_stops_reading_a_1mb_input_gets_its_verdict_in_time():
+    """The evaluator sends a 1 MB functional input while the program keeps its runner from reading (a thread
+    holding the interpreter): a timeout within the test's limit, not an evaluation that hangs for ever."""
+    from ssd_hf.eval.problems import Problem
+
+    big = "a" * 1024 * 1024
+    tests = [{"input": json.dumps("ab"), "output": "2", "testtype": "functional"},
+             {"input": json.dumps(big), "output": str(len(big)), "testtype": "functional"}]
+    problem = Problem(question_id="big", question_content="", starter_code="", difficulty="easy", contest_date="2025-03-01",
+                      tests=tests, num_public=1, func_name="size")
+    code = ("import threading\ndef size(s):\n    threading.Thread(target=lambda: sum(range(10 ** 12)), daemon=True).start()\n"
+            "    return len(s)\n")
+    start = time.perf_counter()
+    verdict = check_candidate(problem, code, SandboxLimits(timeout_s=2.0))
+    assert verdict.verdict == "timeout" and time.perf_counter() - start < 2 * 2.0 + SLACK

@@ -27,6 +27,8 @@ PROMPTS = os.path.join(os.path.dirname(__file__), "..", "ssd_hf", "data", "demo_
 )
 def test_bad_prompt_pools_give_one_line_and_exit_2(case, message, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
+    (tmp_path / "unused-model").mkdir()  # a model folder: the model is checked before the prompts
+    (tmp_path / "unused-model" / "config.json").write_text("{}")
     name = {"relative_data_file": "nowhere.jsonl", "relative_folder": "./nowhere"}.get(case, case)
     if case == "empty_folder":
         os.mkdir(name)

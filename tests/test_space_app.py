@@ -190,11 +190,12 @@ def toy_space(tmp_path_factory, learned_toy, browser):
 
 
 def _shot(page, tmp_dir, name: str) -> None:
-    """Full-page PNG into the test's tmp dir, and a palette-compressed copy for the repo."""
+    """Full-page PNG into the test's tmp dir; with SSD_SPACE_SCREENSHOTS=update, a palette-compressed copy for the
+    repo's committed set too (never by default: a test run leaves the checkout as it found it)."""
     path = os.path.join(tmp_dir, f"{name}.png")
     page.wait_for_timeout(1000)  # let Gradio's fade-in of fresh outputs finish
     page.screenshot(path=path, full_page=True)
-    if os.environ.get("SSD_SPACE_SCREENSHOTS", "1") == "0":  # CI may keep the committed set untouched
+    if os.environ.get("SSD_SPACE_SCREENSHOTS") != "update":
         return
     os.makedirs(REPO_SCREENSHOTS, exist_ok=True)
     try:

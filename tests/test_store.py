@@ -2,8 +2,6 @@
 
 import json
 import os
-import threading
-import time
 
 import pytest
 from datasets import load_dataset
@@ -63,18 +61,6 @@ def test_unwritable_samples_dir_is_one_line(tmp_path):
     blocker.write_text("x")
     with pytest.raises(SSDError, match="cannot create the sample store"):
         SampleStore(str(blocker / "samples"), "h1", manifest=MANIFEST)
-
-
-def test_processes_wait_on_marker_files(tmp_path):
-    """Under accelerate, processes wait for each other through markers in the store (no collective to time out)."""
-    store = SampleStore(str(tmp_path), "h1", manifest=MANIFEST)
-    store.mark("merged")  # left by an earlier run
-    store.clear_marks()
-    assert not os.listdir(store.sync_dir)
-    threading.Timer(0.3, store.mark, ["merged"]).start()  # the main process, finishing later
-    start = time.monotonic()
-    store.wait_for(["merged"], poll_s=0.02)
-    assert time.monotonic() - start >= 0.25
 
 
 def test_finalize_keeps_only_the_requested_samples(tmp_path):

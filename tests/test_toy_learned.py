@@ -76,11 +76,16 @@ def test_learned_student_beats_learned_base_near_the_paper(learned_toy):
     with open(os.path.join(toy_dir, toy_learned.RESULTS_FILE)) as handle:
         assert json.load(handle)["models"]["ssd"]["sampled_at_best"]["n"] == 3000
     # Each model also gets an `ssd-hf eval`-schema results.json (read by the cards and the Space).
-    with open(os.path.join(ssd["path"], "results.json")) as handle:
+    with open(os.path.join(ssd["path"], "eval", "results.json")) as handle:
         evaluation = json.load(handle)
     assert evaluation["aggregates"]["all"]["pass@1"]["value"] == ssd["sampled_at_best"]["success"]
     assert evaluation["best"]["temperature"] == ssd["sampled_at_best"]["temperature"]
     assert evaluation["config"]["decoding"]["top_p"] == 0.8 and evaluation["sweep"][0]["method"] == "exact"
+    # ... where `ssd-hf card` finds it: the demo's SSD card shows both models' evaluation.
+    from ssd_hf.commands.card import render
+
+    card = render(ssd["path"])
+    assert "No evaluation recorded" not in card and f"| all | 1 | {100 * base['sampled_at_best']['success']:.1f} [" in card
     for plot in results["plots"]:
         with open(plot, "rb") as handle:
             assert handle.read(8) == b"\x89PNG\r\n\x1a\n"

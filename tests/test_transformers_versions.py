@@ -1,6 +1,7 @@
 """The supported transformers range, tested at both ends: the oldest (what vLLM pins: this environment) and the
-newest (`.venv-newest`, made by `scripts/setup.sh --test`). Each samples with the native engine on both of its
-paths and trains; the samples must be the same everywhere: each sample's tokens depend on its seed only."""
+newest (`.venv-newest`, made by `scripts/setup.sh --test` with scripts/overlay_venv.py: this environment's packages
+under its own transformers). Each samples with the native engine on both of its paths and trains; the samples
+must be the same everywhere: each sample's tokens depend on its seed only."""
 
 from __future__ import annotations
 

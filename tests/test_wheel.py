@@ -1,9 +1,10 @@
 """A wheel install carries what a user reaches without a source checkout: the card templates and the Space.
 
 The wheel is built from a copy of this tree (`pip wheel --no-deps --no-build-isolation`: no network, nothing
-written into the checkout) and installed into a fresh virtual environment that sees this machine's packages
-(torch, transformers, gradio...) but not this tree. From there `ssd-hf card` renders a model card and
-`ssd-hf space push --output_dir` stages the Space, both from the installed package's own files.
+written into the checkout) and installed into a fresh virtual environment that sees the running environment's
+packages (torch, transformers, gradio...; scripts/overlay_venv.py, so a user's venv serves as well as the base)
+but not this tree. From there `ssd-hf card` renders a model card and `ssd-hf space push --output_dir` stages the
+Space, both from the installed package's own files.
 """
 
 from __future__ import annotations
@@ -39,9 +40,9 @@ def installed(tmp_path_factory) -> tuple[str, dict]:
     _run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--no-index", "-q",
           "-w", str(work / "dist"), str(source)], cwd=work)
     wheel = glob.glob(str(work / "dist" / "ssd_hf-*.whl"))[0]
-    _run([sys.executable, "-m", "venv", "--system-site-packages", "--without-pip", str(work / "venv")], cwd=work)
-    python = str(work / "venv" / "bin" / "python")
-    # the system's pip, run by the venv's interpreter, installs into the venv; the editable checkout stays put
+    overlay = os.path.join(ROOT, "scripts", "overlay_venv.py")
+    python = _run([sys.executable, overlay, str(work / "venv")], cwd=work).stdout.strip()
+    # the running environment's pip, run by the venv's interpreter, installs into the venv; the checkout stays put
     _run([python, "-m", "pip", "install", "--no-deps", "--no-index", "--ignore-installed", "-q", wheel], cwd=work)
     env = {key: value for key, value in os.environ.items() if key not in ("PYTHONPATH", "SSD_SPACE_CONFIG")}
     env.update(HF_HUB_OFFLINE="1", GRADIO_ANALYTICS_ENABLED="False")

@@ -336,6 +336,7 @@ def write_eval_results(results: dict, name: str, grid, curve: np.ndarray, model_
     """
     from ..eval.passk import pass_at_k
     from ..eval.results import SCHEMA_VERSION, write_results
+    from ..records import model_eval_dir
 
     m = results["models"][name]["sampled_at_best"]
     pass1 = {"value": m["success"], "ci_low": m["ci_low"], "ci_high": m["ci_high"]}
@@ -364,7 +365,7 @@ def write_eval_results(results: dict, name: str, grid, curve: np.ndarray, model_
         "best": {"temperature": m["temperature"], **({"t_eff": round(m["temperature"] * t_train, 4)} if t_train else {}),
                  "pass@1": pass1},
     }
-    return write_results(data, model_dir)
+    return write_results(data, model_eval_dir(model_dir))  # where `ssd-hf card`, push and the Space look
 
 
 def write_plots(results: dict, grid, curves: dict, plot_dir: str) -> list[str]:

@@ -1,7 +1,7 @@
 """`ssd-hf card DIR`: render the card a push would upload, locally and without a Hub.
 
 A model or adapter folder (with `ssd_provenance.json`) gives its model card, with the results found
-beside it (`<DIR>/eval/results.json`, or `--results FILE`); a samples folder gives its dataset card.
+beside it (`<DIR>/eval/results.json`, and a local base model's own, or `--results FILE`); a samples folder gives its dataset card.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import argparse
 import os
 
 from ..errors import SSDError
-from ..records import PROVENANCE_FILE, RESULTS_FILE
+from ..records import PROVENANCE_FILE
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -24,13 +24,10 @@ def _parser() -> argparse.ArgumentParser:
 
 def render(path: str, repo_id: str | None = None, results: list[str] | None = None) -> str:
     from .. import cards
-    from ..publish import load_results
+    from ..publish import load_results, model_folder_results
 
     if os.path.isfile(os.path.join(path, PROVENANCE_FILE)):
-        found = list(results or [])
-        beside = os.path.join(path, "eval", RESULTS_FILE)
-        if not found and os.path.isfile(beside):
-            found = [beside]
+        found = list(results or []) or model_folder_results(path)
         return cards.render_model_card(path, load_results(found) or None, repo_id)
     if os.path.isdir(os.path.join(path, "data")):
         return cards.render_dataset_card(path, repo_id)

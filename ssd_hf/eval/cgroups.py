@@ -17,13 +17,14 @@ says so in one line and the per-process limits still hold (docs/eval.md).
 from __future__ import annotations
 
 import functools
+import logging
 import os
 import signal
 import time
 import uuid
 from dataclasses import dataclass
 
-V1_FILES = {"memory": ("memory.limit_in_bytes", "memory.memsw.limit_in_bytes"), "pids": ("pids.max",)}
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -115,11 +116,24 @@ def cgroup_roots() -> tuple[CgroupRoots | None, str]:
         kind = "cgroup v2" if any(t == "cgroup2" for _, t, _ in mounts) and not any(t == "cgroup" for _, t, _ in mounts) else "cgroups"
         return None, (f"no {kind} memory+pids group can be made here (they need root, or a delegated subtree such as "
                       "`systemd-run --user --scope -p Delegate=yes`)")
+    _remove_orphans(roots)
     try:  # one real group proves we may make them (a read-only or restricted cgroupfs says no only here)
         ProgramCgroup(roots, 64 * 1024**2, 8).remove()
     except OSError as exc:
         return None, f"cannot make a cgroup under {roots.parents[0]} ({exc.strerror or exc})"
     return roots, ""
+
+
+def _remove_orphans(roots: CgroupRoots) -> None:
+    """Empty groups an evaluator left when it was killed (its pid is in the name and no longer runs)."""
+    for parent in roots.parents:
+        for name in os.listdir(parent):
+            parts = name.split("-")
+            if name.startswith("ssd-hf-") and len(parts) == 4 and parts[2].isdigit() and not os.path.exists(f"/proc/{parts[2]}"):
+                try:
+                    os.rmdir(os.path.join(parent, name))
+                except OSError:
+                    pass
 
 
 class ProgramCgroup:
@@ -192,14 +206,19 @@ class ProgramCgroup:
         return fields.get("oom_kill", "0") != "0"
 
     def remove(self) -> None:
-        """Kill what is left and remove the group's folders (a group still draining is retried briefly)."""
-        self.kill_all()
+        """Kill what is left and remove the group's folders. A killed process leaves its group only once it
+        is reaped, which on a busy machine takes a moment: retried for up to 5 s."""
+        deadline = time.monotonic() + 5.0
         for folder in self.folders:
-            for _ in range(50):
+            while True:
                 try:
                     os.rmdir(folder)
                     break
                 except FileNotFoundError:
                     break
                 except OSError:
-                    time.sleep(0.01)
+                    if time.monotonic() > deadline:
+                        logger.warning("sandbox: could not remove cgroup %s (a process of it is still exiting)", folder)
+                        break
+                    self.kill_all()
+                    time.sleep(0.02)

@@ -91,7 +91,7 @@ def _reply(box: Sandbox, deadline: float, i: int, max_bytes: int = ANSWER_SLACK_
     try:
         message = box.receive(deadline, max_bytes)
     except ProtocolError as exc:
-        return None, Judgement("runtime_error", f"test {i}: {exc} (the program wrote to the judge's channel)")
+        return None, Judgement("runtime_error", f"test {i}: {exc}")
     except EOFError:
         returncode = box.wait_exit(deadline)
         if returncode is None or returncode in KILLED_BY_LIMIT:

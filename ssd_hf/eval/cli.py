@@ -14,6 +14,7 @@ judged, so rerunning the same command after a kill or an error judges only what 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 from collections import Counter
@@ -47,7 +48,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "or custom (with --problems; with mbpp/humaneval-plus, --problems is a JSONL of their rows).")
     p.add_argument("--problems", default=None, help="LCB-schema JSONL file, 'fixtures', or a release name (release_v6, v5 ...).")
     p.add_argument("--solutions", default=None, help="JSONL of {question_id|task_id, completion} to score without a model.")
-    p.add_argument("--output", default="eval_results", help="Directory for results.json and cached generations.")
+    p.add_argument("--output", default=None, help="Directory for results.json and cached generations (default: "
+                   "<model>/eval for a local model folder, where `ssd-hf card`, push and the Space look; else eval_results).")
     p.add_argument("--start_date", default=None, help="Keep problems with contest_date >= this (YYYY-MM-DD).")
     p.add_argument("--end_date", default=None, help="Keep problems with contest_date <= this (YYYY-MM-DD).")
     p.add_argument("--release", default=None, help="LiveCodeBench release file set (release_v6 ...).")
@@ -123,6 +125,39 @@ def _problems(args):
     return bench, problems, selection
 
 
+RUN_FILE = "eval_run.json"
+# Flags that change how fast an evaluation runs, not what it finds: a rerun may change them and still resume.
+SPEED_FLAGS = {"output", "workers", "batch_size", "concurrency", "request_timeout", "max_retries",
+               "vllm_gpu_memory_utilization", "vllm_enforce_eager", "vllm_tensor_parallel_size"}
+
+
+def claim_output(args) -> None:
+    """An output folder holds one evaluation: the same command resumes in it, another one is refused (it would
+    overwrite results.json, or mix its verdicts with the earlier run's)."""
+    from ..records import atomic_write
+
+    what = {k: os.path.abspath(v) if k == "solutions" and v else v for k, v in sorted(vars(args).items())
+            if k not in SPEED_FLAGS}
+    path = os.path.join(args.output, RUN_FILE)
+    holds = [n for n in ("results.json", "verdicts.jsonl", "generations") if os.path.exists(os.path.join(args.output, n))]
+    if os.path.exists(path) and holds:
+        try:
+            with open(path, encoding="utf-8") as handle:
+                before = json.load(handle)
+        except (OSError, ValueError):
+            before = {}
+        changed = [k for k in sorted(set(before) | set(what)) if before.get(k) != what.get(k)]
+        if changed:
+            k = changed[0]
+            raise SSDError(f"--output {args.output} holds another evaluation (its --{k} was {before.get(k)!r}, this "
+                           f"one is {what.get(k)!r}); pass another --output, or delete the folder to start over there.")
+        return
+    if "results.json" in holds:
+        raise SSDError(f"--output {args.output} holds the results.json of an earlier evaluation; pass another --output, "
+                       "or delete the folder to start over there.")
+    atomic_write(path, json.dumps(what, indent=1, default=str) + "\n")
+
+
 def _decoding(args, temperature):
     return {"temperature": temperature, "top_k": args.top_k, "top_p": args.top_p, "max_new_tokens": args.max_new_tokens}
 
@@ -183,9 +218,17 @@ def _sweep(gen, args, problems, grid, bench, config, limits, tag):
     return points, _share(best)
 
 
+def default_output(model: str | None) -> str:
+    """A local model folder's evaluation goes beside it (records.model_eval_dir); anything else to ./eval_results."""
+    from ..records import model_eval_dir
+
+    return model_eval_dir(model) if model and os.path.isdir(model) else "eval_results"
+
+
 def run(args) -> dict:
     """Check everything, then generate (if asked) and score; returns the results dict (not yet written)."""
     check_options(args)
+    args.output = args.output or default_output(args.model)
     grader = get_grader(getattr(args, "grader", "lcb"))
     args.grader = grader.name
     limits = SandboxLimits(timeout_s=args.timeout, memory_bytes=args.memory_mb * 1024**2, sandbox=getattr(args, "sandbox", "auto"),
@@ -196,11 +239,14 @@ def run(args) -> dict:
     solutions = read_solutions(args.solutions) if args.solutions else None
     if _main_process():
         prepare_output(args.output)
+        claim_output(args)
     base_config = {"model": args.model, "model_revision": args.model_revision, "seed": args.seed,
                    "timeout_s": args.timeout, "problem_selection": selection, "sandbox": choose_backend(limits.sandbox),
                    "sandbox_layers": choose_layers(limits.sandbox, limits.cgroup).record()}
     if solutions is not None:
         samples = _score(problems, solutions, limits, args)
+        if samples is None:  # another rank judges and writes
+            return None
         config = {**base_config, "decoding": {"temperature": None, "top_k": None, "top_p": None, "max_new_tokens": None}}
         results = build_results(bench, config, problems, samples, args.seed, grader.record())
         missing = results["config"]["problems_without_solutions"]
@@ -209,6 +255,9 @@ def run(args) -> dict:
         return results
     if not args.model:
         raise SSDError("nothing to evaluate; pass --model to generate or --solutions to score given completions")
+    from ..inputs import check_model_ref
+
+    check_model_ref(args.model, args.model_revision, flag="--model")
     from ..records import DEFAULT_SYSTEM_PROMPT, PromptOptions
 
     options = PromptOptions(system_prompt=DEFAULT_SYSTEM_PROMPT if args.system_prompt is None else (args.system_prompt or None),
@@ -278,4 +327,8 @@ def main(argv: list[str]) -> int:
     path = write_results(results, args.output)
     print(summary(results))  # the CLI's summary table
     print(f"results: {path}")
+    unjudged = results["config"].get("unjudged_samples", 0)
+    if unjudged:  # fail closed: an incomplete evaluation is not a success
+        print(f"incomplete: {unjudged} samples could not be judged (the sandbox would not start); rerun the same command")
+        return 1
     return 0

@@ -48,20 +48,22 @@ TOP_LEVEL_SYSTEM = ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
 BWRAP_BASE = ("--unshare-all", "--die-with-parent", "--new-session", "--cap-drop", "ALL",
               "--uid", str(NOBODY), "--gid", str(NOBODY))
 SHM_BYTES = 16 * 1024**2
-# Runs as root inside a private mount namespace: opens every source folder ($2, newline-separated) on the
-# free descriptors in $3, covers each unreachable folder ($1) with a small tmpfs, re-creates the source
-# paths inside it and bind-mounts the opened folders there, then runs the command as user 65534.
+# Runs as root inside a private mount namespace: joins the program's cgroup (each cgroup.procs file in $4,
+# as JOIN_SCRIPT does), opens every source folder ($2, newline-separated) on the free descriptors in $3,
+# covers each unreachable folder ($1) with a small tmpfs, re-creates the source paths inside it and
+# bind-mounts the opened folders there, then runs the command as user 65534.
 STAGE_SCRIPT = r"""set -e
 IFS='
 '
 umask 022
 set -f
+for f in $4; do echo $$ > "$f"; done
 fds=$3
 for s in $2; do fd=${fds%% *}; fds=${fds#* }; eval "exec $fd<\"\$s\""; done
 for d in $1; do mount -t tmpfs -o size=64k,mode=0755 ssd-stage "$d"; done
 fds=$3
 for s in $2; do fd=${fds%% *}; fds=${fds#* }; mkdir -p "$s"; mount -c --bind "/proc/self/fd/$fd" "$s"; eval "exec $fd<&-"; done
-shift 3
+shift 4
 exec setpriv --reuid=65534 --regid=65534 --clear-groups "$@"
 """
 
@@ -165,7 +167,7 @@ def bwrap_args(tmp_bytes: int, seccomp: bytes | None = None) -> tuple[list[str],
     return [*args, "--remount-ro", "/dev", "--remount-ro", "/", "--chdir", "/tmp"], fds
 
 
-def _staged(command: list[str], pass_fds: tuple[int, ...]) -> list[str]:
+def _staged(command: list[str], pass_fds: tuple[int, ...], procs_files: list[str]) -> list[str]:
     """Root with an interpreter user 65534 cannot reach: expose it through a private mount namespace."""
     sources = [r for r in python_roots() if _unreachable_ancestor(r)]
     hidden = sorted({_unreachable_ancestor(r) for r in sources})
@@ -173,7 +175,7 @@ def _staged(command: list[str], pass_fds: tuple[int, ...]) -> list[str]:
     if len(free) < len(sources) or any("\n" in p for p in sources):
         raise SSDError("the sandbox cannot expose this Python's folders to its unprivileged user; "
                        "install Python where user 65534 can read it (e.g. /usr or /opt)")
-    script_args = ["\n".join(hidden), "\n".join(sources), " ".join(free[: len(sources)]) + " "]
+    script_args = ["\n".join(hidden), "\n".join(sources), " ".join(free[: len(sources)]) + " ", "\n".join(procs_files)]
     return ["unshare", "--mount", "--propagation", "private", "sh", "-c", STAGE_SCRIPT, "sh", *script_args, *command]
 
 
@@ -190,11 +192,10 @@ def bwrap_launch(argv: list[str], tmp_bytes: int, pass_fds: tuple[int, ...], pro
     the cgroup, and as root dropped to user 65534 before bubblewrap starts."""
     args, fds = bwrap_args(tmp_bytes, seccomp)
     command = [*args, *argv]
+    if os.geteuid() == 0 and any(_unreachable_ancestor(r) for r in python_roots()):
+        return Launch(_staged(command, (*pass_fds, *fds), list(procs_files)), fds=tuple(fds))  # joins the cgroup itself
     if os.geteuid() == 0:
-        if any(_unreachable_ancestor(r) for r in python_roots()):
-            command = _staged(command, (*pass_fds, *fds))
-        else:
-            command = [*DROP_TO_NOBODY, *command]
+        command = [*DROP_TO_NOBODY, *command]
     return Launch(in_cgroup(command, list(procs_files)), fds=tuple(fds))
 
 

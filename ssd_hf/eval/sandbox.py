@@ -248,19 +248,19 @@ class Sandbox:
     def _pump(self, deadline: float, writing: bool = False) -> tuple[bool, bool]:
         """Wait until the channel can be read (or written, with `writing`) or the deadline passes, draining
         the output pipes meanwhile. (channel ready, deadline passed)."""
+        want = select.POLLOUT if writing else select.POLLIN
         while True:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return False, True
-            drains = [d for d in self._drains if not d.closed]
-            readable, writable, _ = select.select([self._sock, *[d.fd for d in drains]], [self._sock] if writing else [], [],
-                                                  remaining)
-            for drain in drains:
-                if drain.fd in readable:
+            drains = {d.fd: d for d in self._drains if not d.closed}
+            events = dict(_poll([(self._sock.fileno(), want), *((fd, select.POLLIN) for fd in drains)], remaining))
+            for fd, drain in drains.items():
+                if fd in events:
                     drain.read()
-            if (writable if writing else self._sock in readable):
+            if events.get(self._sock.fileno(), 0) & (want | select.POLLHUP | select.POLLERR):
                 return True, False
-            if any(d.overflow for d in drains):
+            if any(d.overflow for d in drains.values()):
                 return False, False
 
     def _line(self, deadline: float, max_bytes: int) -> bytes | None:
@@ -268,7 +268,7 @@ class Sandbox:
         ProtocolError for a line longer than `max_bytes`."""
         while b"\n" not in self._buf:
             if len(self._buf) > max_bytes:
-                raise ProtocolError(f"an answer over {max_bytes} bytes")
+                raise ProtocolError(f"an answer over {max_bytes} bytes, longer than a right one could be")
             ready, _late = self._pump(deadline)
             if not ready:
                 return None
@@ -283,7 +283,7 @@ class Sandbox:
             self._buf += chunk
         line, _, rest = self._buf.partition(b"\n")
         if len(line) > max_bytes:
-            raise ProtocolError(f"an answer over {max_bytes} bytes")
+            raise ProtocolError(f"an answer over {max_bytes} bytes, longer than a right one could be")
         self._buf = bytearray(rest)
         return bytes(line)
 
@@ -295,9 +295,9 @@ class Sandbox:
         try:
             message = json.loads(line)
         except (ValueError, RecursionError):
-            raise ProtocolError("an unreadable line on the judge's channel") from None
+            raise ProtocolError("an unreadable line on the judge's channel (the program wrote there)") from None
         if not isinstance(message, dict):
-            raise ProtocolError("an unreadable line on the judge's channel")
+            raise ProtocolError("an unreadable line on the judge's channel (the program wrote there)")
         return message
 
     def wait_ready(self) -> None:
@@ -362,11 +362,9 @@ class Sandbox:
 
     def _finish_drains(self, drains: list[Drain], deadline: float) -> None:
         while any(not d.closed and not d.overflow for d in drains) and time.monotonic() < deadline:
-            live = [d for d in drains if not d.closed]
-            readable, _, _ = select.select([d.fd for d in live], [], [], max(0.0, deadline - time.monotonic()))
-            for drain in live:
-                if drain.fd in readable:
-                    drain.read()
+            live = {d.fd: d for d in drains if not d.closed}
+            for fd, _event in _poll([(fd, select.POLLIN) for fd in live], max(0.0, deadline - time.monotonic())):
+                live[fd].read()
 
     def wait_exit(self, deadline: float) -> int | None:
         """The exit status, or None (and the sandbox killed) when the deadline passes first."""
@@ -380,6 +378,14 @@ class Sandbox:
     def stderr_tail(self) -> str:
         self._finish_drains([self._stderr], time.monotonic() + 0.2)
         return self._stderr.text()
+
+
+def _poll(watched: list[tuple[int, int]], timeout_s: float) -> list[tuple[int, int]]:
+    """poll(2) over (fd, events): no limit on descriptor numbers, unlike select (a big process has many)."""
+    poller = select.poll()
+    for fd, events in watched:
+        poller.register(fd, events)
+    return poller.poll(max(0, int(timeout_s * 1000) + 1))
 
 
 def _test_status(message: dict | None, index: int) -> tuple[str, int | None]:

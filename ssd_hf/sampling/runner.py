@@ -4,8 +4,9 @@
 returns the merged dataset. It is resumable (the store skips what is on disk) and data-parallel: under
 `accelerate launch` each process (or each group of processes that shares one engine) samples its own
 slice, the main process merges once everyone is done, and every process returns the same dataset.
-Waiting goes through marker files in the store, not a collective: sampling may take longer than a
-process group's timeout.
+Ranks wait for each other through the launch's rendezvous store (`nodes.sync`), not a file another node may
+not see nor a collective whose timeout sampling may outlast. Where the samples folder is node-local, the
+samples travel between the nodes (`exchange`).
 """
 
 from __future__ import annotations
@@ -18,8 +19,11 @@ from dataclasses import dataclass
 
 from tqdm.auto import tqdm
 
+from .. import nodes
+from ..data import load_samples
 from ..prompts import PromptItem
 from ..records import PromptOptions, PromptPool, SamplesManifest, SamplingParams, stable_hash
+from . import exchange
 from .engine import Engine, GeneratedSample, SampleRequest, sample_seed
 from .store import SampleStore
 
@@ -178,45 +182,54 @@ def run_sampling(prompts: list[PromptItem], engine: Engine, params: SamplingPara
         prompts=options.to_dict(), num_samples_per_prompt=num_samples_per_prompt, num_prompts=len(prompts),
         prompt_pool=prompt_pool, purpose=purpose,
     )
+    if state.num_processes > 1:
+        nodes.start()  # a launch that did not come through the CLI (SSDTrainer in a user's script)
+    storage = nodes.storage(samples_dir) if nodes.active() else None
+    owner = storage is None or state.process_index in storage.owners  # writes this folder's manifest and merge
     with state.main_process_first():
-        store = SampleStore(samples_dir, config_hash, manifest if state.is_main_process else None)
-        if state.is_main_process:
-            store.clear_marks()
+        store = SampleStore(samples_dir, config_hash, manifest if owner else None)
+        if owner:
             store.clear_stale_temporaries()
     state.wait_for_everyone()
     wanted = build_requests(prompts, num_samples_per_prompt, params.seed)
     wanted_keys = {(r.prompt.prompt_id, r.sample_index) for r in wanted}
-    done = store.done_keys() & wanted_keys
+    done, on_main = store.done_keys() & wanted_keys, set()
+    if storage is not None and not storage.shared:
+        done, on_main = exchange.agreed_done(store, wanted_keys, storage, state.process_index)
     requests = [r for r in wanted if (r.prompt.prompt_id, r.sample_index) not in done]
     if done:
         logger.info("Resuming: %d samples already on disk, %d to go", len(done), len(requests))
-    _draw_my_share(requests, engine, params, store, shard_size, state)
-    return _merge(store, engine, wanted_keys, state)
+    if requests and state.is_main_process and store.manifest.finalized:
+        store.update_manifest(finalized=False)  # being extended: not finished until the new merge is
+    written = _draw_my_share(requests, engine, params, store, shard_size, state)
+    if storage is None:
+        _finalize(store, engine, wanted_keys)
+        return load_samples(store.root)
+    nodes.sync("sampled", str(written), wait_for=None if not storage.shared or state.is_main_process else [],
+               doing="drawing their share of the samples")
+    if not storage.shared:
+        exchange.collect_on_main(store, wanted_keys, on_main, storage, state.process_index)
+    if state.is_main_process:
+        _finalize(store, engine, wanted_keys)
+    if not storage.shared:
+        exchange.spread_merged(store, wanted_keys, storage, state.process_index, sorted({*store.manifest.engines, engine.name}))
+    nodes.sync("merged", wait_for=storage.owners, doing="merging the samples")
+    return load_samples(store.root)
 
 
-def _draw_my_share(requests, engine: Engine, params: SamplingParams, store: SampleStore, shard_size: int, state) -> None:
+def _draw_my_share(requests, engine: Engine, params: SamplingParams, store: SampleStore, shard_size: int, state) -> int:
     placement = default_placement(engine, state.process_index, state.num_processes, state.is_main_process)
     mine = [] if placement.shard is None else requests[placement.shard :: placement.num_shards]
     if placement.shard is not None and state.num_processes > 1:
         logger.info("Process %d: drawing %d of %d missing samples (shard %d of %d)", state.process_index, len(mine),
                     len(requests), placement.shard + 1, placement.num_shards)
-    written = 0
-    if mine:
-        written = write_as_finished(engine.generate(mine, params), store, engine, params, len(mine), shard_size,
-                                    show_progress=state.is_local_main_process, writes=placement.writes,
-                                    samples_per_prompt=Counter(r.prompt.prompt_id for r in mine))
-    store.mark(f"sampled-{state.process_index}", f"{written} samples of shard {placement.shard}")
+    if not mine:
+        return 0
+    return write_as_finished(engine.generate(mine, params), store, engine, params, len(mine), shard_size,
+                             show_progress=state.is_local_main_process, writes=placement.writes,
+                             samples_per_prompt=Counter(r.prompt.prompt_id for r in mine))
 
 
-def _merge(store: SampleStore, engine: Engine, wanted_keys, state):
-    from ..data import load_samples
-
-    if state.is_main_process:
-        store.wait_for([f"sampled-{rank}" for rank in range(state.num_processes)])
-        store.update_manifest(engines=sorted({*store.manifest.engines, engine.name}))
-        store.finalize(wanted_keys)
-        store.mark("merged")
-    else:
-        store.wait_for(["merged"])
-    state.wait_for_everyone()  # everyone arrives within a poll of each other; keeps the next run's clear_marks after
-    return load_samples(store.root)
+def _finalize(store: SampleStore, engine: Engine, wanted_keys) -> None:
+    store.update_manifest(engines=sorted({*store.manifest.engines, engine.name}))
+    store.finalize(wanted_keys)

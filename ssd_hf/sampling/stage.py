@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 
+from .. import nodes
 from ..prompts import PromptItem
 from ..records import PromptPool, SamplesManifest, read_samples_manifest
 from ..refs import split_revision
@@ -28,7 +29,7 @@ def draw_samples(prompts: list[PromptItem], config, model_name_or_path: str, poo
     samples_dir = config.resolved_samples_dir()
     params, options = config.sampling_params(), config.prompt_options()
     cached = complete_store(samples_dir, prompts, config, model_name_or_path, purpose)
-    if cached is not None:
+    if nodes.everywhere(cached is not None):  # every node's store (one, when shared) holds them all
         return cached
     name = config.resolved_engine()
     if config.engine == "auto":

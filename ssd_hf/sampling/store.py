@@ -6,7 +6,6 @@ Layout of a samples directory::
       .store/manifest.json            the SamplesManifest: sampling config, its hash, model, prompt pool facts
       .store/shards/<hash>/*.jsonl    finished records, each file written whole then renamed into place
       .store/skipped/<hash>/*.jsonl   requests an engine could not serve (a prompt longer than the model's context)
-      .store/sync/                    per-run markers that processes of one launch wait on (see `wait_for`)
       data/train-00000-of-00001.parquet   the merged dataset (written by `finalize`)
 
 A shard appears atomically (write to a temporary name, fsync, rename), so `kill -9` at any moment
@@ -182,42 +181,6 @@ class SampleStore:
     def write_skipped(self, skipped: list[dict]) -> str | None:
         """Record requests that will never produce a sample ({"prompt_id", "sample_index", "reason"})."""
         return self._write_lines(self.skipped_dir, skipped) if skipped else None
-
-    # ----- waiting between processes, without collectives -----
-    # Under `accelerate launch`, processes wait for each other while one samples for hours (the endpoint
-    # engine samples on the main process only). A collective barrier would trip the process group's
-    # timeout (gloo 30 min, NCCL 10 min by default); a marker file in the shared store never times out.
-    # If a process dies instead, the launcher stops the others.
-
-    @property
-    def sync_dir(self) -> str:
-        return os.path.join(self.store_dir, "sync")
-
-    def clear_marks(self) -> None:
-        """Forget the markers of earlier runs (main process, before the others look)."""
-        for path in glob.glob(os.path.join(self.sync_dir, "*")):
-            os.remove(path)
-
-    def mark(self, name: str, text: str | None = None) -> None:
-        os.makedirs(self.sync_dir, exist_ok=True)
-        atomic_write(os.path.join(self.sync_dir, name), text if text is not None else str(time.time()))
-
-    def read_mark(self, name: str) -> str | None:
-        path = os.path.join(self.sync_dir, name)
-        if not os.path.exists(path):
-            return None
-        with open(path, encoding="utf-8") as handle:
-            return handle.read()
-
-    def wait_for(self, names: list[str], poll_s: float = 0.5) -> None:
-        """Block until every named marker exists."""
-        start, logged = time.monotonic(), 0.0
-        while not all(os.path.exists(os.path.join(self.sync_dir, name)) for name in names):
-            waited = time.monotonic() - start
-            if waited - logged >= 600:
-                logger.info("Still waiting for %s after %.0f min", ", ".join(names), waited / 60)
-                logged = waited
-            time.sleep(poll_s)
 
     def finalize(self, keys: set[tuple[str, int]] | None = None):
         """Merge shards into `data/*.parquet`, each (prompt_id, sample_index) once; return the Dataset.

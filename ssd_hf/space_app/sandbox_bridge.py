@@ -23,6 +23,7 @@ VERDICT_TEXT = {
     "runtime_error": "**runtime error**: the program crashed on a test",
     "no_code": "**no code**: the completion has no ```python block, nor any other fenced block (it counts as wrong)",
     "judge_error": "**judge error**: the tests could not be judged for this program (it counts as wrong)",
+    "unjudged": "**not judged**: the sandbox would not start on this machine (no verdict; it counts in no score)",
 }
 
 
@@ -73,13 +74,16 @@ def run_tests(problem: Problem, code: str | None) -> str:
         return f"{problem.title} ships without tests, so there is nothing to run."
     from ..eval.checking import check_candidate
     from ..eval.problems import problem_from_row
-    from ..eval.sandbox import SandboxLimits
+    from ..eval.sandbox import SandboxLimits, SandboxStartError
 
     try:
         checked = problem_from_row(problem.row)  # decodes private tests with the evaluator's safe unpickler
     except Exception as error:  # noqa: BLE001 - a bad fixture row is reported in the pane
         return f"Cannot read the tests of {problem.title}: {first_line(error)}"
-    verdict, detail = check_candidate(checked, code, SandboxLimits(sandbox="bwrap"))
+    try:
+        verdict, detail = check_candidate(checked, code, SandboxLimits(sandbox="bwrap"))
+    except SandboxStartError as error:
+        verdict, detail = "unjudged", first_line(error)
     logger.info("tests of %s: %s %s", problem.question_id, verdict, detail)
     detail = f" ({detail})" if detail else ""
     return f"{VERDICT_TEXT.get(verdict, verdict)}{detail}; {len(checked.tests)} tests."

@@ -5,9 +5,10 @@ one request per sample through `huggingface_hub.AsyncInferenceClient`, keeps `co
 flight spread over one or more servers, and hands samples back as they finish so the store can write them.
 
 Two protocols:
-- `tgi`: TGI's `/generate`. The chat template is applied here, so the server sees exactly the token
+- `tgi`: TGI's `POST /generate`. The chat template is applied here, so the server sees exactly the token
   sequence the native engine would, and every decoding field (top-k included) is native to it; the
-  generated token ids come back in the response details.
+  generated token ids come back in the response details (tests/test_tgi.py checks every request against
+  TGI's published schema).
 - `openai`: `/v1/chat/completions`. OpenAI's schema has no top-k, so top-k travels the way the server
   accepts it (see `endpoint_probe.py`). Token ids are asked for (`return_token_ids`, vLLM); servers
   that return text only have it tokenized here, and the record says so (`token_ids: retokenized`).
@@ -55,6 +56,19 @@ logger = logging.getLogger(__name__)
 
 DEAD_AFTER_CONNECT_FAILURES = 3
 CONNECT_RETRY_S = 0.1
+
+
+# TGI's schema wants seed > 0; per-sample seeds lie in [0, 2**31 - 2], so this one stands for 0 alone.
+TGI_SEED_FOR_ZERO = 2**31 - 1
+
+
+def tgi_inputs(tokenizer, prompt_ids: list[int]) -> str:
+    """The `inputs` text for TGI's /generate, which tokenizes it with the tokenizer's special tokens added: a
+    chat template that already starts with the BOS token (Llama 3) would otherwise reach the model with two."""
+    bos = getattr(tokenizer, "bos_token_id", None)
+    if bos is not None and prompt_ids[:1] == [bos] and tokenizer("x")["input_ids"][:1] == [bos]:
+        prompt_ids = prompt_ids[1:]
+    return tokenizer.decode(prompt_ids, skip_special_tokens=False)
 
 
 class EndpointEngine:
@@ -236,11 +250,12 @@ class EndpointEngine:
         prompt_ids = apply_chat_template(tokenizer, request.prompt.messages, self.use_chat_template)
         stop = [tokenizer.eos_token] if getattr(tokenizer, "eos_token", None) else None
         output = await endpoint.client.text_generation(
-            tokenizer.decode(prompt_ids, skip_special_tokens=False), details=True, decoder_input_details=True,
-            do_sample=True, temperature=params.temperature,
+            tgi_inputs(tokenizer, prompt_ids), model=f"{endpoint.url}/generate", details=True,
+            decoder_input_details=True, do_sample=True, temperature=params.temperature,
             top_k=params.top_k or None,  # TGI: absent means no top-k truncation
             top_p=params.top_p if params.top_p < 1 else None,  # TGI requires top_p < 1; absent means none
-            seed=request.seed, max_new_tokens=params.max_new_tokens, stop=stop, return_full_text=False,
+            seed=request.seed or TGI_SEED_FOR_ZERO, max_new_tokens=params.max_new_tokens, stop=stop,
+            return_full_text=False,
         )
         text, details = output.generated_text, output.details
         if stop and text.endswith(stop[0]):

@@ -1,8 +1,8 @@
 """HTTP for the endpoint engine: the client, the token, and what a failed request means.
 
-Every failure becomes a `RetriableError` (timeouts, dropped connections, 429 and 5xx: worth another try,
-maybe on another server) or a `PermanentError` (a bad parameter, a wrong token, an unknown route: stop
-and say so). Nothing here ever puts the token in a message.
+Every failure becomes a `RetriableError` (timeouts, dropped connections, 429, TGI's 424 and 5xx: worth
+another try, maybe on another server) or a `PermanentError` (a bad parameter, a wrong token, an unknown
+route: stop and say so). Nothing here ever puts the token in a message.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import asyncio
 import json
 import os
 import random
+import re
 
 from ...refs import redact_url
 
@@ -85,10 +86,13 @@ class PermanentError(Exception):
 def classify(error: BaseException, url: str) -> Exception:
     """Turn a client exception into RetriableError or PermanentError (never containing the token)."""
     import httpx2
-    from huggingface_hub.errors import HfHubHTTPError, InferenceTimeoutError
+    from huggingface_hub.errors import HfHubHTTPError, InferenceTimeoutError, TextGenerationError
 
     if isinstance(error, (RetriableError, PermanentError)):
         return error
+    cause = error.__cause__  # the hub client turns TGI's error answers into TextGenerationError from the HTTP error
+    if isinstance(error, TextGenerationError) and isinstance(cause, HfHubHTTPError) and cause.response is not None:
+        return _classify_status(cause.response, url)
     if isinstance(error, InferenceTimeoutError):
         connect = isinstance(error.__cause__, (httpx2.ConnectTimeout, httpx2.PoolTimeout))
         return RetriableError(f"{url}: timed out", connect=connect, kind="timeouts")
@@ -105,13 +109,16 @@ def classify(error: BaseException, url: str) -> Exception:
     return error if isinstance(error, Exception) else RuntimeError(str(error))
 
 
+NOT_SERVED = (501, 505)  # "not implemented": no retry makes a server that is not an inference server one
+
+
 def _classify_status(response, url: str) -> Exception:
     status = response.status_code
     try:
         body = response.text[:500]
     except Exception:  # noqa: BLE001 - a streamed body that was not read
         body = ""
-    if status in (408, 425, 429) or status >= 500:
+    if status in (408, 424, 425, 429) or status >= 500 and status not in NOT_SERVED:  # 424: TGI's "Request failed during generation"
         return RetriableError(f"{url}: HTTP {status}", kind=f"HTTP {status}")
     return PermanentError(f"{url} answered HTTP {status}: {short_reason(body)}", status=status, body=body)
 
@@ -119,6 +126,8 @@ def _classify_status(response, url: str) -> Exception:
 def short_reason(text: str) -> str:
     """The server's reason from an error body: FastAPI/vLLM/TGI put it under "detail", "error" or "message"."""
     text = " ".join(text.split())
+    if text.startswith("<"):  # an HTML error page: its words, not its markup
+        text = " ".join(re.sub(r"<(title|head|style)>.*?</\1>|<[^>]+>", " ", text).split())
     try:
         data = json.loads(text)
         if isinstance(data, dict):
@@ -137,6 +146,9 @@ def hint(status: int | None) -> str:
         return " Check the token in SSD_HF_ENDPOINT_TOKEN or HF_TOKEN."
     if status == 404:
         return " Check the URL and --endpoint_protocol (tgi: /generate, openai: /v1/chat/completions)."
+    if status in NOT_SERVED:
+        return (" It does not serve this route: check that --endpoint is an inference server (TGI, vLLM, SGLang, "
+                "`transformers serve`) and --endpoint_protocol.")
     if status in (400, 422):
         return " The server rejected a decoding parameter; check temperature, top_k, top_p and max_new_tokens against what it supports."
     return ""

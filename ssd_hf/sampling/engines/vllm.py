@@ -21,6 +21,7 @@ import gc
 import json
 import logging
 import os
+import re
 from collections.abc import Iterator
 
 from ...errors import SSDError
@@ -95,7 +96,14 @@ class VLLMEngine:
         if llm is None:
             logger.info("Loading %s into vLLM %s (%d process(es), tensor parallel %d)", weights, vllm.__version__,
                         self.world, self.tensor_parallel)
-            llm = vllm.LLM(**self._llm_kwargs(weights, revision, config))
+            try:
+                llm = vllm.LLM(**self._llm_kwargs(weights, revision, config))
+            except ValueError as error:  # pydantic's ValidationError too: vLLM has no implementation of the model
+                match = re.search(r"Model architectures? \[[^\]]*\] (are|is) not supported", str(error))
+                if match is None:
+                    raise
+                raise SSDError(f"vLLM {vllm.__version__} cannot serve {weights}: {match.group(0)[0].lower()}"
+                               f"{match.group(0)[1:]}; use --engine transformers, or a vLLM version that supports it.") from None
         self.llm = llm
         self._lora = self._lora_request(model_name_or_path) if self.adapter_base else None
 
