@@ -292,8 +292,20 @@ def render_model_card(model_dir: str, results: list[EvalResults] | None, repo_id
         "paper_url": PAPER_URL,
         "repo_id": repo_id or "OWNER/MODEL",
         "links": links or {},  # traces_repo, samples_repo, space_repo, collection_url, endpoint (what was pushed)
+        "report_summary": report_summary(model_dir),
+        "ssd_round": provenance.round,
+        "lineage": [public_name(m) for m in provenance.lineage],
     }
     return _template("model_card.md.j2").render(**context)
+
+
+def report_summary(model_dir: str) -> str | None:
+    """The summary `ssd-hf report` wrote into <model>/report/summary.md, if it did."""
+    path = os.path.join(model_dir, "report", "summary.md")
+    if not os.path.isfile(path):
+        return None
+    with open(path, encoding="utf-8") as handle:
+        return handle.read().strip() or None
 
 
 def results_plot_png(results: list[EvalResults]) -> bytes | None:

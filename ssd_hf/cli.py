@@ -25,6 +25,7 @@ COMMANDS = {
     "run": ("ssd_hf.commands.stages", "run_main", "sample, train, then (with --run_eval true) evaluate and push"),
     "demo": ("ssd_hf.commands.demo", "main", "SSD end to end offline on the paper's toy world, learned by a tiny model"),
     "eval": ("ssd_hf.eval.cli", "main", "LiveCodeBench / HumanEval pass@k in a sandbox"),
+    "report": ("ssd_hf.commands.report", "main", "one report.md with plots: base controls vs SSD rounds, paired differences"),
     "push": ("ssd_hf.commands.push", "main", "push samples, models or results to the Hub with cards"),
     "card": ("ssd_hf.commands.card", "main", "render a model's or samples dataset's card locally (no Hub)"),
     "toy": ("ssd_hf.analysis.cli", "toy_main", "the paper's toy world, analytic numbers"),

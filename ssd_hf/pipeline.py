@@ -195,11 +195,12 @@ def release_memory() -> None:
         torch.cuda.empty_cache()
 
 
-def eval_stage(run: RunArgs, model_dir: str, produced: Produced) -> Produced:
+def eval_stage(run: RunArgs, model_dir: str, produced: Produced, role: str | None = None,
+               round_: int | None = None) -> Produced:
     """Evaluate `model_dir` as the config's eval_* fields say, with the run's engine; main process writes."""
     from .eval.stage import evaluate_model
 
-    outcome = evaluate_model(model_dir, run.config)
+    outcome = evaluate_model(model_dir, run.config, role=role, round_=round_)
     if outcome is not None:
         produced.results_path, produced.scores, produced.verdicts = outcome
         if run.config.push_to_hub:
@@ -237,18 +238,44 @@ def check_samples_dataset_flags(run: RunArgs) -> None:
                            f"{name} {was}; drop --{name} (it only applies to new samples), or sample again.")
 
 
-def run_stages(run: RunArgs) -> Produced:
-    """Sample -> train -> evaluate -> push, as the config says; returns what was produced."""
-    config, produced, samples = run.config, Produced(), None
+def controls_stage(run: RunArgs, base_model: str) -> list[str]:
+    """The base at T_train and at its best T_eval (eval.stage.evaluate_controls; each timed)."""
+    from .eval.stage import evaluate_controls
+
+    return evaluate_controls(base_model, run.config)
+
+
+def run_stages(run: RunArgs, round_: int | None = None, base_model: str | None = None) -> Produced:
+    """Sample -> train -> evaluate -> push, as the config says; returns what was produced. Each stage's
+    cost goes to <output_dir>/ssd_costs.jsonl and into what it made (costs.py). `round_`/`base_model`:
+    set by rounds.py for rounds after the first (the controls are the original base's, made once)."""
+    from .costs import attach, sample_tokens, timed
+
+    config, produced, samples, costs = run.config, Produced(), None, []
     check_storage(run)  # first: an input missing on some nodes is named as such, not as missing everywhere
     check_run(run)
     if config.run_sample and config.samples_dataset:
         logger.info("samples_dataset is set (%s): training on it, not sampling", config.samples_dataset)
     elif config.run_sample:
-        samples = sample_stage(run)
+        with timed("sample", config.output_dir, round_) as cost:
+            samples = sample_stage(run)
+            cost.samples, cost.tokens = len(samples), sample_tokens(samples)
+        costs.append(cost)
         produced.samples_dir, produced.num_samples = config.resolved_samples_dir(), len(samples)
     if config.run_train:
-        train_stage(run, samples, produced)
+        with timed("train", config.output_dir, round_) as cost:
+            train_stage(run, samples, produced)
+            cost.samples = produced.num_train_records
+        costs.append(cost)
+        attach(os.path.join(config.output_dir, "ssd_provenance.json"), costs)
     if config.run_eval:
-        eval_stage(run, config.output_dir if config.run_train else run.model.model_name_or_path, produced)
+        with timed("eval", config.output_dir, round_) as cost:
+            trained = config.run_train
+            eval_stage(run, config.output_dir if trained else run.model.model_name_or_path, produced,
+                       role="ssd" if trained else None, round_=(round_ or 1) if trained else None)
+            cost.samples = sum((produced.verdicts or {}).values()) or None
+        if produced.results_path:
+            attach(produced.results_path, [*costs, cost])
+        if config.eval_controls and config.run_train:
+            controls_stage(run, base_model or run.model.model_name_or_path)
     return produced

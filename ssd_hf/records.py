@@ -186,6 +186,9 @@ class Provenance:
     prompts: dict = field(default_factory=dict)  # PromptOptions.to_dict()
     training: dict = field(default_factory=dict)  # the optimiser, schedule, batch and LoRA settings used
     adapter: bool = False
+    round: int | None = None  # SSD round: 1 trained on the base's samples, r+1 on round r's model's samples
+    lineage: list = field(default_factory=list)  # the models this one descends from, base first (rounds only)
+    costs: list = field(default_factory=list)  # costs.StageCost records of the stages that made it
 
     @classmethod
     def from_dict(cls, data: dict) -> Provenance:

@@ -72,6 +72,7 @@ FIELD_GROUPS = {
         "run_sample",
         "run_train",
         "run_eval",
+        "num_rounds",
     ),
     "training": ("global_batch_size",),
     "evaluation": (
@@ -89,6 +90,9 @@ FIELD_GROUPS = {
         "eval_output_dir",
         "eval_workers",
         "eval_grader",
+        "eval_controls",
+        "eval_controls_dir",
+        "eval_controls_grid",
     ),
 }
 
@@ -330,4 +334,20 @@ class SSDSettings:
     eval_grader: str = field(
         default="lcb",
         metadata={"help": "Whose rules judge: 'lcb' (LiveCodeBench's official harness) or 'ml-ssd' (the paper's harness)."},
+    )
+    eval_controls: bool = field(
+        default=True,
+        metadata={"help": "With run_eval, also evaluate the base at T_train and at its best T_eval (the report's controls), "
+                          "once per base model, problem set and grader."},
+    )
+    eval_controls_dir: str | None = field(
+        default=None, metadata={"help": "Where the base controls are kept (share it between runs); default: <output_dir>/controls."}
+    )
+    eval_controls_grid: str | None = field(
+        default=None, metadata={"help": "T_eval grid for base@best-T; default: eval_sweep_temperature, else 0.5:1.5:0.1."}
+    )
+    num_rounds: int = field(
+        default=1,
+        metadata={"help": "SSD rounds: round r+1 samples from round r's trained model (frozen, LoRA merged) into "
+                          "<output_dir>/round-<r+1>/; 1 is the paper's single round in <output_dir>."},
     )

@@ -155,6 +155,9 @@ class SSDTrainer(SFTTrainer):
                                 revision=revision)
 
     def train(self, *args, **kwargs):
+        if getattr(self.args, "num_rounds", 1) > 1:  # one trainer is one round: rounds need a model folder each
+            raise SSDError(f"SSDTrainer runs one round (num_rounds={self.args.num_rounds}); run rounds with "
+                           "`ssd-hf run --num_rounds N` or ssd_hf.rounds.run_rounds, which starts one trainer per round.")
         if self._pending_prompts is not None:
             samples = self.sample()
             training_rows = self._training_set(samples, self.args)

@@ -92,7 +92,7 @@ def tiny_vllm_model(tmp_path_factory):
 @pytest.fixture(scope="session")
 def recipe_run(tmp_path_factory, tiny_qwen3):
     """`python recipes/qwen3_4b_instruct.py` smoke-run on the tiny Qwen3 (samples -> model -> eval/results.json
-    beside it), and the base evaluated with the same evaluation settings at its own decoding (paper Table 4:
+    beside it, the base controls in controls/), and the base evaluated with the same evaluation settings at its own decoding (paper Table 4:
     T 0.7, top-k 20, top-p 0.8) into an eval output dir of its own: the models the Space's browser test shows."""
     from recipe_runs import run_recipe, smoke_overrides
 
@@ -100,7 +100,7 @@ def recipe_run(tmp_path_factory, tiny_qwen3):
 
     work = tmp_path_factory.mktemp("recipe-run")
     ssd, base_eval = str(work / "qwen3-4b-ssd"), str(work / "base-eval")
-    run_recipe("qwen3_4b_instruct", smoke_overrides(tiny_qwen3, ssd))
+    run_recipe("qwen3_4b_instruct", smoke_overrides(tiny_qwen3, ssd, controls=True))
     assert main(["eval", "--model", tiny_qwen3, "--output", base_eval, "--benchmark", "custom", "--problems", "fixtures",
                  "--limit", "1", "--n", "1", "--temperature", "0.7", "--top_k", "20", "--top_p", "0.8",
                  "--max_new_tokens", "16", "--engine", "transformers", "--workers", "1"]) == 0

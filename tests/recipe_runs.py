@@ -17,9 +17,11 @@ RECIPES = os.path.join(ROOT, "recipes")
 PROMPTS = os.path.join(ROOT, "ssd_hf", "data", "demo_prompts.jsonl")
 
 
-def smoke_overrides(model: str, output_dir: str) -> list[str]:
-    """Tiny limits for a CPU run: 2 prompts, 16 new tokens, 1 step, 1 fixture problem."""
+def smoke_overrides(model: str, output_dir: str, controls: bool = False) -> list[str]:
+    """Tiny limits for a CPU run: 2 prompts, 16 new tokens, 1 step, 1 fixture problem; with `controls`, the base
+    evaluated at T_train and over a two-point grid (the report's controls), else none."""
     return [
+        "--eval_controls", str(controls).lower(), "--eval_controls_grid", "0.7,1.1",
         "--model_name_or_path", model, "--dataset_name", PROMPTS, "--paper_prompt_selection", "false",
         "--max_prompts", "2", "--max_new_tokens", "16", "--engine", "transformers", "--max_steps", "1",
         "--max_length", "1024", "--per_device_train_batch_size", "2",

@@ -264,6 +264,22 @@ def test_recipe_results_tab_reads_results_beside_the_model_and_in_the_eval_dir(r
     _shot(page, work, "results")
 
 
+def test_recipe_results_tab_shows_the_report_summary(recipe_space, recipe_run):
+    """`ssd-hf report` into the SSD model's report/ folder: Reload shows its summary under the model's name."""
+    from ssd_hf.cli import main
+
+    page, _ = recipe_space
+    out = os.path.join(recipe_run["ssd"], "report")
+    assert main(["report", recipe_run["base_eval"], recipe_run["ssd"], "--output", out]) == 0
+    with open(os.path.join(out, "report.json")) as handle:
+        sentence = json.load(handle)["summary"][0]
+    page.get_by_role("tab", name="Results").click()
+    page.get_by_role("button", name="Reload results").click()
+    table = page.locator("#results-table")
+    playwright_sync.expect(table).to_contain_text("Report: SSD", timeout=30_000)
+    playwright_sync.expect(table).to_contain_text(sentence.split(":")[0])
+
+
 def test_toy_answers_are_judged_by_the_toy_rule(toy_space):
     page, work = toy_space
     expect = playwright_sync.expect

@@ -235,7 +235,7 @@ def sampled_success(model, tokenizer, model_id: str, temperature: float, n: int,
 
 
 def train_student(base_dir: str, output_dir: str, num_samples: int, t_train: float, top_p_train: float,
-                  epochs: float, learning_rate: float, seed: int):
+                  epochs: float, learning_rate: float, seed: int, samples_dir: str | None = None):
     """SSD on the toy base: SSDTrainer samples the frozen base, then fine-tunes on the raw samples.
 
     The optimiser differs from the paper's on purpose: a 75K-parameter model needs a learning rate near
@@ -248,7 +248,7 @@ def train_student(base_dir: str, output_dir: str, num_samples: int, t_train: flo
 
     args = SSDConfig(
         output_dir=output_dir,
-        samples_dir=os.path.join(os.path.dirname(output_dir), "samples"),
+        samples_dir=samples_dir or os.path.join(os.path.dirname(output_dir), "samples"),
         temperature=t_train, top_k=0, top_p=top_p_train,  # the paper's toy student: T 0.9, top-p 0.85
         num_samples_per_prompt=num_samples, max_new_tokens=len(STATES) + 3, sampling_batch_size=256, engine="transformers",
         prompt_template="plain", system_prompt="",

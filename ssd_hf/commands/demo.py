@@ -26,6 +26,8 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--num_samples", type=int, default=8000, help="SSD samples drawn from the toy base (N for its one prompt)")
     parser.add_argument("--eval_samples", type=int, default=4000, help="fresh samples per model at its best eval temperature")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--rounds", type=int, default=1, help="SSD rounds on the toy: round r+1 samples round r's student "
+                        "(base@T_train, best base and each round at its best T, beside the analytic values)")
     parser.add_argument("--coding", action="store_true", help="run the coding pipeline on a tiny random Qwen3 instead")
     parser.add_argument("--use_peft", action="store_true", help="with --coding: train a LoRA adapter instead of the full model")
     options = parser.parse_args(argv)
@@ -33,8 +35,20 @@ def main(argv: list[str]) -> int:
         return _coding_demo(options.output_dir, options.use_peft)
     if options.num_samples < 1 or options.eval_samples < 1:
         raise SSDError("--num_samples and --eval_samples must be >= 1.")
+    if options.rounds < 1:
+        raise SSDError(f"--rounds must be at least 1 (got {options.rounds}).")
     from ..analysis.toy_learned import run_learned_toy
 
+    if options.rounds > 1:
+        from ..analysis.toy_rounds import rounds_summary, run_toy_rounds
+
+        first = run_learned_toy(os.path.join(options.output_dir, "toy"), num_samples=options.num_samples,
+                                eval_samples=options.eval_samples, seed=options.seed)
+        print(toy_summary(first))
+        rounds = run_toy_rounds(os.path.join(options.output_dir, "toy"), options.rounds, options.num_samples,
+                                options.eval_samples, options.seed, round1=first)
+        print(rounds_summary(rounds))
+        return 0
     results = run_learned_toy(os.path.join(options.output_dir, "toy"), num_samples=options.num_samples,
                               eval_samples=options.eval_samples, seed=options.seed)
     print(toy_summary(results))

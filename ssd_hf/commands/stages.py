@@ -37,7 +37,12 @@ def stage_main(command: str, argv: list[str], default_config: str | None = None)
         run.config.run_sample, run.config.run_train, run.config.run_eval = forced
     if command == "sample" and run.config.samples_dataset:
         raise SSDError("`ssd-hf sample` draws new samples; --samples_dataset names existing ones (use `ssd-hf train`).")
-    produced = run_stages(run)
+    if run.config.num_rounds > 1 and command == "run":
+        from ..rounds import run_rounds
+
+        produced = (run_rounds(run) or [Produced()])[-1]
+    else:
+        produced = run_stages(run)
     from accelerate import PartialState
 
     if PartialState().is_main_process:

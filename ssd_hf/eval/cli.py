@@ -44,7 +44,8 @@ def build_parser() -> argparse.ArgumentParser:
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--model", help="Hub id or local folder to generate with (omit when passing --solutions).")
     p.add_argument("--model_revision", default=None, help="Hub revision of --model (branch, tag or commit).")
-    p.add_argument("--benchmark", default=None, help="lcb-v6 (default), lcb-v5-heldout, humaneval, or custom (with --problems).")
+    p.add_argument("--benchmark", default=None, help="lcb-v6 (default; the paper's window), lcb-v6-delta, lcb-release-v6, lcb-v5-heldout, humaneval, humaneval-plus, mbpp, "
+                   "or custom (with --problems; with mbpp/humaneval-plus, --problems is a JSONL of their rows).")
     p.add_argument("--problems", default=None, help="LCB-schema JSONL file, 'fixtures', or a release name (release_v6, v5 ...).")
     p.add_argument("--solutions", default=None, help="JSONL of {question_id|task_id, completion} to score without a model.")
     p.add_argument("--output", default=None, help="Directory for results.json and cached generations (default: "
@@ -106,11 +107,18 @@ def _problems(args):
     bench = args.benchmark or ("custom" if args.problems else "lcb-v6")
     if bench == "humaneval":
         from .humaneval import load_humaneval
+        from .problem_sets import selection_record
 
         problems, selection = load_humaneval()
         if args.limit:
             problems = problems[: args.limit]
-            selection = {**selection, "count": len(problems), "question_ids": selection["question_ids"][: args.limit]}
+            selection = selection_record("humaneval", selection["description"] + f", first {args.limit}",
+                                         [p.question_id for p in problems], whole_set=False)
+        return bench, problems, selection
+    if bench in ("mbpp", "humaneval-plus"):
+        from .transfer import load_transfer
+
+        problems, selection = load_transfer(bench, args.problems, args.limit)
         return bench, problems, selection
     source = args.problems or bench
     problems, selection = load_problems(source, args.start_date, args.end_date, args.release, args.limit)

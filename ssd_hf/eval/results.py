@@ -3,7 +3,8 @@
 Schema (schema_version 1; every score is a fraction in [0, 1]):
 
     {"schema_version": 1,
-     "benchmark": "lcb-v6" | "humaneval" | "custom",
+     "benchmark": "lcb-v6" | "lcb-v6-delta" | "lcb-release-v6" | "lcb-v5-heldout" | "humaneval" | "humaneval-plus"
+                  | "mbpp" | "custom",
      "grader": {"name": "lcb" | "ml-ssd", "version": str, "reference": str},  # whose rules judged (graders.py);
                  # absent in files written before graders existed, which followed neither exactly
      "config": {"model": str | null, "model_revision": str | null,
@@ -14,7 +15,9 @@ Schema (schema_version 1; every score is a fraction in [0, 1]):
                 "sandbox_layers": {"backend", "cgroup": "v1" | "v2" | null, "seccomp": bool},
                 "unjudged_samples": int (samples without a verdict; 0 in a complete run),
                 "problems_without_solutions": int (selected problems no sample was given for),
-                "problem_selection": {"description": str, "count": int, "question_ids": [str]}},
+                "problem_selection": {"name": str (problem_sets.py: lcb-v6, mbpp, fixtures, file:NAME ...),
+                                      "description": str, "count": int, "ids_sha256": SHA-256 of the sorted ids,
+                                      "documented_count": int (named sets with one), "question_ids": [str]}},
      "aggregates": {"all": {"num_problems": N, "pass@1": {"value", "ci_low", "ci_high"}, "pass@5": {...}, ...},
                     "easy": {...}, "medium": {...}, "hard": {...}},   # difficulty keys only when present
      "problems": [{"question_id", "difficulty", "n", "c", "no_solutions"}],  # c = number of passing samples

@@ -231,3 +231,14 @@ def summary_markdown(specs: list[ModelSpec], found: dict[str, list[tuple[str, di
                        f"top-k={decoding.get('top_k', '?')}, top-p={decoding.get('top_p', '?')}")
     table = "\n".join(lines) if len(lines) > 2 else "No model has results yet."
     return table + "\n\nSources:\n" + "\n".join(sources)
+
+
+def report_summaries(specs: list[ModelSpec]) -> str:
+    """`ssd-hf report`'s summary for each model that has one (<model>/report/summary.md), under its name."""
+    parts = []
+    for spec in specs:
+        path = os.path.join(spec.path, "report", "summary.md") if os.path.isdir(spec.path) else None
+        if path and os.path.isfile(path):
+            with open(path, encoding="utf-8") as handle:
+                parts.append(f"### Report: {spec.name}\n\n{handle.read().strip()}")
+    return "\n\n".join(parts)

@@ -36,6 +36,7 @@ from .results_charts import (  # noqa: E402
     headline,
     headline_label,
     passk_figure,
+    report_summaries,
     summary_markdown,
     sweep_figure,
     sweep_points,
@@ -281,6 +282,9 @@ def load_results(specs: list[ModelSpec]):
     aggregates = {name: headline(results)["aggregates"] for name, results in found.items() if headline(results)}
     sweeps = {name: sweep_points(results) for name, results in found.items()}
     text = summary_markdown(specs, found)
+    reports = report_summaries(specs)
+    if reports:
+        text += "\n\n" + reports
     if not any(sweeps.values()):
         text += "\n\nNo T_eval sweep recorded (run `ssd-hf eval --sweep_temperature ...`)."
     figures = passk_figure(aggregates), sweep_figure(sweeps)
