@@ -35,6 +35,7 @@ MODEL_IGNORE_PATTERNS = [
     "checkpoint-*", ".*", "*/.*", "runs/*", "wandb/*", "*__pycache__*", "README.md",
     "training_args.bin", "optimizer.pt", "scheduler.pt", "rng_state*.pth", "trainer_state.json",
     f"{EVAL_DIR}/*",  # the evaluation folder (generations, verdicts): its results go up as results/*.json
+    "controls/*", "round-*/*", "report/*", "ssd_costs.jsonl",  # a run's base controls, later rounds, report, cost log
 ]
 
 
