@@ -286,7 +286,7 @@ def test_toy_answers_are_judged_by_the_toy_rule(toy_space):
     for index in (0, 1):
         expect(page.locator(f"#status-{index}")).to_contain_text("ready", timeout=30_000)
         expect(page.locator(f"#tests-btn-{index}")).to_have_text("Judge by the toy's PASS rule")
-        expect(page.locator(f"#decoding-{index}")).to_contain_text("T_eval best of the sweep in results.json")
+        expect(page.locator(f"#decoding-{index}")).to_contain_text("T_eval best of the sweep in eval/results.json")
     page.locator("#generate-btn").click()
     for index in (0, 1):
         # The toy models answer the toy's one question (their chat template asks it whatever the problem says):
