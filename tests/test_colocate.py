@@ -54,7 +54,8 @@ def test_one_launch_samples_trains_and_evaluates_through_vllm(tiny_vllm_model, t
 
     # vLLM gave its memory back before the trainer loaded, and again after evaluation.
     released = [(float(a), float(b)) for a, b in re.findall(r"resident memory (\d+) -> (\d+) MiB", log)]
-    assert len(released) == 2 and all(after < before for before, after in released), released
+    # sampling, then each evaluation (the SSD model, and the base controls the run's eval stage makes)
+    assert len(released) >= 2 and all(after < before for before, after in released), released
     assert log.index("vLLM engine released") < log.index("Training set:")
 
     # Evaluation generated through vLLM too, sharded over the two ranks, and the main process judged.
