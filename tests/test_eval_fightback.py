@@ -17,6 +17,7 @@ import threading
 import time
 
 import pytest
+from lcb_rows import lcb_row
 
 from ssd_hf.eval.cgroups import cgroup_roots
 from ssd_hf.eval.isolation import bwrap_problem, choose_layers
@@ -167,14 +168,6 @@ def humaneval_completions() -> list[tuple[str, str, str]]:
     ]
 
 
-def _row(qid, tests, func_name=None):
-    kind = "functional" if func_name else "stdin"
-    cases = [{"input": i, "output": o, "testtype": kind} for i, o in tests]
-    return {"question_id": qid, "question_content": qid, "starter_code": "", "difficulty": "easy",
-            "contest_date": "2025-03-01", "metadata": json.dumps({"func_name": func_name} if func_name else {}),
-            "public_test_cases": json.dumps(cases[:1]), "private_test_cases": json.dumps(cases[1:])}
-
-
 def _cgroups_left(pids: list[int]) -> list[str]:
     """Program groups the given evaluator processes made and did not remove."""
     roots, _ = cgroup_roots()
@@ -230,10 +223,10 @@ def fight(tmp_path_factory):
     work = tmp_path_factory.mktemp("fight")
     stdin_cases, call_cases, he_cases = stdin_programs(), call_programs(), humaneval_completions()
     big = "a" * 1024 * 1024
-    problems = [_row("hx", [("go\n", "blocked\n"), ("go\n", "blocked\n")]),
-                _row("hbig", [(json.dumps("ab"), "2"), (json.dumps(big), str(len(big)))], func_name="size"),
-                _row("hfn", [("1\n2", "3"), ("4\n5", "9")], func_name="add"),
-                _row("hhalf", [("0", "0.5")], func_name="half"), _row("h25", [("0", "2.5")], func_name="f")]
+    problems = [lcb_row("hx", [("go\n", "blocked\n"), ("go\n", "blocked\n")]),
+                lcb_row("hbig", [(json.dumps("ab"), "2"), (json.dumps(big), str(len(big)))], func_name="size"),
+                lcb_row("hfn", [("1\n2", "3"), ("4\n5", "9")], func_name="add"),
+                lcb_row("hhalf", [("0", "0.5")], func_name="half"), lcb_row("h25", [("0", "2.5")], func_name="f")]
     _write_jsonl(work / "problems.jsonl", problems)
     _write_jsonl(work / "solutions.jsonl", [{"question_id": "hx", "completion": f"```python\n{code}```\n"} for _, code, _ in stdin_cases]
                  + [{"question_id": q, "completion": f"```python\n{code}```\n"} for _, q, code, _ in call_cases])

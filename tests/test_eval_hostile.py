@@ -21,6 +21,7 @@ import threading
 import time
 
 import pytest
+from lcb_rows import lcb_row
 
 from ssd_hf.eval.isolation import bwrap_problem
 
@@ -173,14 +174,6 @@ class Solution:
 """
 
 
-def _row(qid, tests, func_name=None):
-    kind = "functional" if func_name else "stdin"
-    cases = [{"input": i, "output": o, "testtype": kind} for i, o in tests]
-    return {"question_id": qid, "question_content": qid, "starter_code": "", "difficulty": "easy",
-            "contest_date": "2025-03-01", "metadata": json.dumps({"func_name": func_name} if func_name else {}),
-            "public_test_cases": json.dumps(cases[:1]), "private_test_cases": json.dumps(cases[1:])}
-
-
 class Listeners:
     """A TCP server, unix stream and datagram sockets by path and an abstract one; they record any contact."""
 
@@ -272,8 +265,8 @@ def world():
 def hostile_run(world):
     w = world
     cases = programs(w)
-    rows = [_row("hx", [("go\n", "blocked\n"), ("go\n", "blocked\n")]), _row("hcheat", [("go\n", ANSWER + "\n")] * 2),
-            _row("hfn", [("[1, 2]", "3"), ("[4, 5]", "9")], func_name="add")]
+    rows = [lcb_row("hx", [("go\n", "blocked\n"), ("go\n", "blocked\n")]), lcb_row("hcheat", [("go\n", ANSWER + "\n")] * 2),
+            lcb_row("hfn", [("[1, 2]", "3"), ("[4, 5]", "9")], func_name="add")]
     with open(w["problems"], "w") as f:
         f.writelines(json.dumps(r) + "\n" for r in rows)
     with open(w["solutions"], "w") as f:
