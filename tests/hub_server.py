@@ -488,13 +488,19 @@ class _Handler(BaseHTTPRequestHandler):
         if found is not None:
             self._json(200, found.payload())
 
+    def _editable_collection(self, user, slug):
+        """The collection `user` may edit, or None once the error (404, 403) is answered."""
+        found = self._collection(user, slug)
+        if found is not None and found.owner != user:
+            self._error(403, "You don't have the rights to edit this collection")
+            return None
+        return found
+
     def _add_collection_item(self, user, slug, **_):
         payload = json.loads(self._body() or b"{}")
-        found = self._collection(user, slug)
+        found = self._editable_collection(user, slug)
         if found is None:
             return
-        if found.owner != user:
-            return self._error(403, "You don't have the rights to edit this collection")
         item = payload.get("item") or {}
         if self.server_hub.repo(item.get("type"), item.get("id")) is None:
             return self._error(404, f"{item.get('type')} {item.get('id')} not found")
@@ -507,11 +513,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _update_collection_item(self, user, slug, item, **_):
         payload = json.loads(self._body() or b"{}")
-        found = self._collection(user, slug)
+        found = self._editable_collection(user, slug)
         if found is None:
             return
-        if found.owner != user:
-            return self._error(403, "You don't have the rights to edit this collection")
         entry = next((i for i in found.items if i["_id"] == item), None)
         if entry is None:
             return self._error(404, "Item not found")
