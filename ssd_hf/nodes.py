@@ -218,6 +218,24 @@ def sync(name: str, value: str = "", wait_for: Iterable[int] | None = None, doin
         time.sleep(0.2)
 
 
+def wait_all(doing: str) -> None:
+    """Every rank waits for the others, e.g. while the main process judges. Under several ranks through the
+    rendezvous store (no collective timeout to trip, names whom it waits for); else accelerate's barrier."""
+    if _launch is None:
+        from accelerate import PartialState
+
+        PartialState().wait_for_everyone()
+        return
+    sync("wait", doing=doing)
+
+
+def from_main(value: str) -> str:
+    """The main process's `value` on every rank (one process: the value), waiting on the store, not a collective."""
+    if _launch is None:
+        return value
+    return sync("from-main", value if _launch.rank == 0 else "", wait_for=[0])[0]
+
+
 def everywhere(flag: bool) -> bool:
     """True when `flag` is true on every rank (one process: the flag)."""
     if _launch is None:

@@ -76,7 +76,9 @@ def sampler_for_next_round(model_dir: str) -> str:
             model = AutoPeftModelForCausalLM.from_pretrained(model_dir).merge_and_unload()
             model.save_pretrained(merged)
             AutoTokenizer.from_pretrained(model_dir).save_pretrained(merged)
-        PartialState().wait_for_everyone()
+        from . import nodes
+
+        nodes.wait_all(f"the main process merges the adapter into {merged}")
     return merged
 
 

@@ -170,11 +170,21 @@ def _main_process() -> bool:
 
 
 def _share(value):
-    """The main process's value on every rank (the sweep's chosen T_eval), or the value itself in one process."""
-    from accelerate import PartialState
-    from accelerate.utils import broadcast_object_list
+    """The main process's value on every rank (the sweep's chosen T_eval), or the value itself in one process.
+    Through the launch's store: the other ranks may wait here for as long as the main process judges."""
+    import json
 
-    return broadcast_object_list([value])[0] if PartialState().num_processes > 1 else value
+    from accelerate import PartialState
+
+    from .. import nodes
+
+    if PartialState().num_processes == 1:
+        return value
+    if not nodes.active():
+        from accelerate.utils import broadcast_object_list
+
+        return broadcast_object_list([value])[0]
+    return json.loads(nodes.from_main(json.dumps(value) if PartialState().is_main_process else ""))
 
 
 def _score(problems, completions, limits, args):

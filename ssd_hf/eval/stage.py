@@ -50,8 +50,7 @@ def _write(results: dict | None, output: str):
     """On the main process: write results.json; (path, pass@1 by difficulty, verdict counts). Others: None."""
     from collections import Counter
 
-    from accelerate import PartialState
-
+    from .. import nodes
     from .results import write_results
 
     outcome = None
@@ -59,7 +58,7 @@ def _write(results: dict | None, output: str):
         path = write_results(results, output)
         scores = {d: agg["pass@1"]["value"] for d, agg in results["aggregates"].items() if "pass@1" in agg}
         outcome = path, scores, dict(Counter(s["verdict"] for s in results["samples"]))
-    PartialState().wait_for_everyone()
+    nodes.wait_all("the main process writes the results")
     return outcome
 
 

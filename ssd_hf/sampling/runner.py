@@ -190,10 +190,10 @@ def run_sampling(prompts: list[PromptItem], engine: Engine, params: SamplingPara
         store = SampleStore(samples_dir, config_hash, manifest if owner else None)
         if owner:
             store.clear_stale_temporaries()
-    state.wait_for_everyone()
     wanted = build_requests(prompts, num_samples_per_prompt, params.seed)
     wanted_keys = {(r.prompt.prompt_id, r.sample_index) for r in wanted}
     done, on_main = store.done_keys() & wanted_keys, set()
+    state.wait_for_everyone()  # every rank has read what is done before any rank writes anything new
     if storage is not None and not storage.shared:
         done, on_main = exchange.agreed_done(store, wanted_keys, storage, state.process_index)
     requests = [r for r in wanted if (r.prompt.prompt_id, r.sample_index) not in done]
