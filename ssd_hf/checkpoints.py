@@ -186,3 +186,19 @@ def disk_full_error(what: str, folder: str, resume_from: str | None) -> SSDError
     then = f"it resumes from {os.path.basename(resume_from)}" if resume_from else "it starts training again"
     return SSDError(f"cannot save {what} to {folder}: the disk at {mount_point(folder)} is full; free space there or "
                     f"choose another --output_dir, then rerun the same command ({then}).")
+
+
+def finished_state(checkpoint, max_steps: int):
+    """The TrainerState of `checkpoint` when training had already reached its last step there, else None.
+
+    Why: transformers resumed from its final checkpoint runs one more step before it checks the step count
+    (checkpoint-8 of an 8-step run gives a model of 9 steps), so a rerun of a finished command would not end
+    with the weights of the uninterrupted run. `max_steps` <= 0: the step count the checkpoint's run planned.
+    """
+    from transformers import TrainerState
+
+    if not isinstance(checkpoint, str) or not os.path.isfile(os.path.join(checkpoint, "trainer_state.json")):
+        return None
+    state = TrainerState.load_from_json(os.path.join(checkpoint, "trainer_state.json"))
+    target = max_steps if max_steps and max_steps > 0 else state.max_steps
+    return state if target and state.global_step >= target else None

@@ -177,13 +177,29 @@ class SSDTrainer(SFTTrainer):
             from .publish import push_run_samples
 
             self.samples_repo_id = push_run_samples(self.args, self.hub_token)  # published before training
-        output = super().train(*args, **kwargs)
+        output = self._finished_already(kwargs.get("resume_from_checkpoint", args[0] if args else None)) or super().train(*args, **kwargs)
         after = _probe_weights(self.model)
         self.weights_unchanged = before is not None and after is not None and all(a.equal(b) for a, b in zip(before, after))
         if self.weights_unchanged:
             logger.warning("Training left the weights as they were (learning rate 0 on every step, or no step): "
                            "the saved model equals the base model. Check max_steps, warmup_steps and learning_rate.")
         return output
+
+    def _finished_already(self, checkpoint):
+        """Resumed from the checkpoint of the last step: its weights and state, no further step (checkpoints.py)."""
+        from transformers.trainer_utils import TrainOutput
+
+        from .checkpoints import finished_state
+
+        state = finished_state(checkpoint, self.args.max_steps)
+        if state is None:
+            return None
+        logger.info("Training had already reached step %d (%s); taking its weights, no further step",
+                    state.global_step, os.path.basename(checkpoint))
+        self._load_from_checkpoint(checkpoint)
+        self.state = state
+        loss = next((h["loss"] for h in reversed(state.log_history) if "loss" in h), float("nan"))
+        return TrainOutput(state.global_step, loss, {})
 
     def push_to_hub(self, commit_message: str | None = None, blocking: bool = True, token: str | None = None,
                     revision: str | None = None, private: bool | None = None, **kwargs):

@@ -1,6 +1,6 @@
 """Shared fixtures: no network, tiny models of the real architectures built once per session.
 
-The suite runs in two processes (pytest-xdist, `make test`); what takes long to build (the tiny models, the
+The suite runs in two processes (pytest-xdist, `make test`), one torch thread each; what takes long to build (the tiny models, the
 learned toy world) is built once for both, under a file lock in the run's shared temporary folder.
 """
 
@@ -9,6 +9,9 @@ import os
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# One torch thread per test process (and the processes tests start): `make test` runs two workers on two cores,
+# and two threads each made them spin against each other (the suite took 10:30 instead of 8:00 here).
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.pop("HF_TOKEN", None)
 
 import pytest  # noqa: E402

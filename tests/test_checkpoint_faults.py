@@ -114,6 +114,18 @@ def test_half_written_checkpoints_are_skipped_removed_and_the_run_ends_as_an_uni
     assert_equal_weights(out, expected)
 
 
+def test_a_rerun_of_a_finished_run_takes_the_last_checkpoint_without_another_step(setup, tmp_path):
+    """Killed after the last checkpoint (or simply run again): transformers alone would train a step more."""
+    model, samples, expected, whole = setup
+    out = str(tmp_path / "out")
+    shutil.copytree(whole, out, ignore=lambda folder, names: ["model.safetensors"] if folder == whole else [])
+    again = run(train_command(model, samples, out))
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert f"Training had already reached step {STEPS} (checkpoint-{STEPS}); taking its weights" in again.stderr
+    assert not os.path.exists(os.path.join(out, f"checkpoint-{STEPS + 1}"))
+    assert_equal_weights(out, expected)
+
+
 @pytest.mark.parametrize("seed", [1, 2])
 def test_kill_at_a_random_moment_then_the_same_command_ends_as_an_uninterrupted_run(setup, tmp_path, seed):
     model, samples, expected, _ = setup
