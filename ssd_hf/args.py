@@ -33,8 +33,8 @@ SAMPLE_USES_TRAINING = {"output_dir", "seed", "push_to_hub", "hub_model_id", "hu
 UNUSED_BY = {
     "sample": {"groups": {"evaluation"}, "names": {"run_sample", "run_train", "run_eval", "samples_dataset",
                                                    "global_batch_size", "truncated_samples", "drop_empty_and_stubs",
-                                                   "drop_shortest_fraction"}},
-    "train": {"groups": {"evaluation"}, "names": {"run_sample", "run_train", "run_eval"}},
+                                                   "drop_shortest_fraction", "num_rounds"}},
+    "train": {"groups": {"evaluation"}, "names": {"run_sample", "run_train", "run_eval", "num_rounds"}},
     "run": {"groups": set(), "names": set()},
 }
 # The TRL/Trainer flags most runs touch, shown in the short help (the paper's defaults are SSDConfig's).

@@ -76,6 +76,8 @@ CASES = [
     ("sample-drop-stubs", SAMPLE + " --drop_empty_and_stubs false", "not used by `ssd-hf sample`"),
     ("train-run-eval", TRAIN + " --run_eval true", "not used by `ssd-hf train`"),
     ("train-eval-temperature", TRAIN + " --eval_temperature 0.5", "not used by `ssd-hf train`"),
+    ("train-num-rounds", TRAIN + " --num_rounds 2", "not used by `ssd-hf train`"),
+    ("sample-num-rounds", SAMPLE + " --num_rounds 2", "not used by `ssd-hf sample`"),
     ("unknown-flag", SAMPLE + " --no_such_flag 1", "no_such_flag"),
     ("misspelt-flag", SAMPLE + " --temprature 1.0", "temprature"),
     # --- YAML configs
