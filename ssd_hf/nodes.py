@@ -65,6 +65,7 @@ class _Launch:
         self.store, self.rank, self.world, self.group = store, rank, world, group
         self.seq, self.hosts, self.storages = 0, {}, {}
         self.finished, self.peer_error = False, None
+        self.stopped, self.watcher = threading.Event(), None
 
 
 _launch: _Launch | None = None
@@ -86,7 +87,8 @@ def start() -> None:
     _launch = _Launch(distributed_c10d._get_default_store(), dist.get_rank(), dist.get_world_size(), group)
     local = os.environ.get("LOCAL_RANK", "0")
     _launch.store.set(f"ssd/host/{_launch.rank}", f"{socket.gethostname()}|{local}")
-    threading.Thread(target=_watch, args=(_launch,), name="ssd-hf-watch", daemon=True).start()
+    _launch.watcher = threading.Thread(target=_watch, args=(_launch,), name="ssd-hf-watch", daemon=True)
+    _launch.watcher.start()
     atexit.register(finish)  # a script's rank that ends is not mistaken for a silent one (the CLI says it sooner)
     previous = sys.excepthook
 
@@ -121,13 +123,19 @@ def report_failure(error: BaseException) -> None:
 
 
 def finish() -> None:
-    """This rank is done: it stops beating, and the others stop watching it."""
+    """This rank is done: it stops beating, and the others stop watching it. The watcher thread is joined
+    before the process exits: left inside a store call, its C++ client aborted the exit ("terminate called
+    without an active exception")."""
     if _launch is not None and not _launch.finished:
         _launch.finished = True
+        _launch.stopped.set()
         try:
             _launch.store.set(f"ssd/done/{_launch.rank}", "1")
         except Exception:  # noqa: BLE001 - the main process may have left first
             pass
+        watcher = _launch.watcher
+        if watcher is not None and watcher is not threading.current_thread():
+            watcher.join(timeout=3 * BEAT_S)
 
 
 def peer_error() -> str | None:
@@ -135,11 +143,12 @@ def peer_error() -> str | None:
     return None if _launch is None else _launch.peer_error
 
 
-def _failure(store) -> str | None:
+def _failure(store, ignore: int | None = None) -> str | None:
+    """The launch's first failure, as every other rank prints it (None when none, or when it is `ignore`'s own)."""
     if not store.check(["ssd/failure"]):
         return None
     rank, message = store.get("ssd/failure").decode().split("\t", 1)
-    return f"{host(int(rank))} stopped: {message}"
+    return None if int(rank) == ignore else f"{host(int(rank))} stopped: {message}"
 
 
 def _watch(launch: _Launch) -> None:
@@ -153,7 +162,7 @@ def _watch(launch: _Launch) -> None:
     while not launch.finished:
         try:
             store.add(f"ssd/beat/{launch.rank}", 1)
-            problem = _failure(store) or _silent(store, launch, heard)
+            problem = _failure(store, ignore=launch.rank) or _silent(store, launch, heard)
             lost_since = None
         except Exception:  # noqa: BLE001 - the rendezvous store went away: the main process's node stopped
             lost_since = lost_since or time.monotonic()
@@ -163,7 +172,7 @@ def _watch(launch: _Launch) -> None:
         if problem and not launch.finished:
             _stop(launch, problem)
             return
-        time.sleep(BEAT_S)
+        launch.stopped.wait(BEAT_S)
 
 
 def _silent(store, launch: _Launch, heard: dict) -> str | None:
@@ -185,7 +194,9 @@ def _stop(launch: _Launch, problem: str) -> None:
     launch.peer_error = (f"{problem}; stop the launch on every node and rerun the same command there: finished "
                          "samples and checkpoints are kept.")
     _thread.interrupt_main()  # the CLI prints peer_error() as its one line
-    time.sleep(30)  # still here: the main thread is stuck in a collective
+    if launch.stopped.wait(30):  # the main thread took the interrupt and is ending (finish() joins us)
+        return
+    # still here: the main thread is stuck in a collective
     print(f"ssd-hf: error: {launch.peer_error}", file=sys.stderr, flush=True)
     os._exit(2)
 
