@@ -124,7 +124,9 @@ def test_two_nodes_sample_survive_a_killed_node_then_run(tiny_qwen3, tmp_path, s
     assert 0 < len(before) < PROMPT_COUNT * SAMPLES_PER_PROMPT
 
     # 2. Rerun both as one `ssd-hf run`: only the missing samples are drawn, then train and evaluate.
-    results = finish(start_nodes(folders, ["run", *run_args(tiny_qwen3, output)], free_port()))
+    # The base controls' evaluations run in the node-local case only (the same code with shared storage; ~15 s).
+    controls = [] if not shared else ["--eval_controls", "false"]
+    results = finish(start_nodes(folders, ["run", *run_args(tiny_qwen3, output), *controls], free_port()))
     for code, log in results:
         assert code == 0, log[-4000:]
     main_log = results[0][1]
