@@ -197,8 +197,9 @@ def finished_state(checkpoint, max_steps: int):
     """
     from transformers import TrainerState
 
-    if not isinstance(checkpoint, str) or not os.path.isfile(os.path.join(checkpoint, "trainer_state.json")):
+    path = os.path.join(checkpoint, "trainer_state.json") if isinstance(checkpoint, str) else None
+    if path is None or not os.path.isfile(path):
         return None
-    state = TrainerState.load_from_json(os.path.join(checkpoint, "trainer_state.json"))
-    target = max_steps if max_steps and max_steps > 0 else state.max_steps
+    state = TrainerState.load_from_json(path)
+    target = max_steps if max_steps > 0 else state.max_steps
     return state if target and state.global_step >= target else None

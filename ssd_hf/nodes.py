@@ -240,11 +240,15 @@ def wait_all(doing: str) -> None:
     sync("wait", doing=doing)
 
 
-def from_main(value: str) -> str:
-    """The main process's `value` on every rank (one process: the value), waiting on the store, not a collective."""
+def from_main(value):
+    """The main process's `value` (JSON-able) on every rank; the other ranks wait on the launch's store, not in a
+    collective, so the main process may take as long as it needs (judging) before it posts. One process: the value."""
     if _launch is None:
-        return value
-    return sync("from-main", value if _launch.rank == 0 else "", wait_for=[0])[0]
+        from accelerate import PartialState
+        from accelerate.utils import broadcast_object_list
+
+        return broadcast_object_list([value])[0] if PartialState().num_processes > 1 else value
+    return json.loads(sync("from-main", json.dumps(value) if _launch.rank == 0 else "", wait_for=[0])[0])
 
 
 def everywhere(flag: bool) -> bool:

@@ -177,7 +177,8 @@ class SSDTrainer(SFTTrainer):
             from .publish import push_run_samples
 
             self.samples_repo_id = push_run_samples(self.args, self.hub_token)  # published before training
-        output = self._finished_already(kwargs.get("resume_from_checkpoint", args[0] if args else None)) or super().train(*args, **kwargs)
+        checkpoint = kwargs.get("resume_from_checkpoint", args[0] if args else None)
+        output = self._finished_already(checkpoint) or super().train(*args, **kwargs)
         after = _probe_weights(self.model)
         self.weights_unchanged = before is not None and after is not None and all(a.equal(b) for a, b in zip(before, after))
         if self.weights_unchanged:

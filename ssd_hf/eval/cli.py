@@ -171,20 +171,10 @@ def _main_process() -> bool:
 
 def _share(value):
     """The main process's value on every rank (the sweep's chosen T_eval), or the value itself in one process.
-    Through the launch's store: the other ranks may wait here for as long as the main process judges."""
-    import json
-
-    from accelerate import PartialState
-
+    The other ranks may wait here for as long as the main process judges (nodes.from_main)."""
     from .. import nodes
 
-    if PartialState().num_processes == 1:
-        return value
-    if not nodes.active():
-        from accelerate.utils import broadcast_object_list
-
-        return broadcast_object_list([value])[0]
-    return json.loads(nodes.from_main(json.dumps(value) if PartialState().is_main_process else ""))
+    return nodes.from_main(value)
 
 
 def _score(problems, completions, limits, args):
